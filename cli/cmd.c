@@ -1,0 +1,207 @@
+/*
+ * cmd: the command table and the helpers commands share.
+ */
+#include "config.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cmd.h"
+#include "err.h"
+#include "util.h"
+
+/* The largest --from-json file read. */
+#define CMD_JSON_MAX ((size_t)1 << 30)
+
+const struct cmd_entry *const cmd_table[] = {
+    &cmd_init_entry, &cmd_add_entry,	&cmd_amend_entry,   &cmd_void_entry,   &cmd_show_entry,
+    &cmd_log_entry,  &cmd_verify_entry, &cmd_signers_entry, &cmd_schema_entry, NULL,
+};
+
+const struct cmd_entry *cmd_find(const char *name)
+{
+	size_t i;
+
+	for (i = 0; cmd_table[i]; i++)
+		if (strcmp(cmd_table[i]->name, name) == 0)
+			return cmd_table[i];
+	return NULL;
+}
+
+int cmd_usage_error(const struct cmd_entry *e, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "usage: caseledger %s\n", e->usage);
+	return err_set(ERR_USAGE, "%s", msg);
+}
+
+bool cmd_is_edit(const char *s)
+{
+	size_t n = strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789_");
+
+	return n > 0 && (s[n] == '=' || ((s[n] == '+' || s[n] == '-') && s[n + 1] == '='));
+}
+
+static int field_for(const struct schema_field **out, const struct schema_type *t, const char *name)
+{
+	if (schema_is_reserved(name))
+		return err_set(ERR_INVALID, "field '%s' is kept by caseledger and cannot be set%s",
+			       name,
+			       strncmp(name, "void", 4) == 0 ? " (use 'caseledger void')" : "");
+	*out = schema_field_find(t, name);
+	if (!*out)
+		return err_set(ERR_INVALID, "%s has no field '%s' (see 'caseledger schema %s')",
+			       t->name, name, t->name);
+	return 0;
+}
+
+static int list_edit(json_t *rec, const struct schema_type *t, const struct schema_field *f,
+		     const char *value, bool add)
+{
+	json_t *items = NULL, *list, *item;
+	size_t i, j;
+	int rc;
+
+	if (f->kind != FIELD_LIST)
+		return err_set(ERR_INVALID,
+			       "%s: field '%s' is not a list; '%s' works on lists only", t->name,
+			       f->name, add ? "+=" : "-=");
+	if ((rc = schema_value_parse(&items, t, f, value)) < 0)
+		return rc;
+	list = json_object_get(rec, f->name);
+	list = list ? json_copy(list) : json_array();
+	if (!list) {
+		rc = err_set(ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	json_array_foreach(items, i, item)
+	{
+		for (j = 0; j < json_array_size(list); j++)
+			if (json_equal(json_array_get(list, j), item))
+				break;
+		if (add && j == json_array_size(list))
+			json_array_append(list, item);
+		else if (!add && j < json_array_size(list))
+			json_array_remove(list, j);
+	}
+	if (json_array_size(list) == 0) {
+		json_object_del(rec, f->name);
+		json_decref(list);
+	} else if (json_object_set_new(rec, f->name, list) < 0) {
+		rc = err_set(ERR_NOMEM, "out of memory");
+	}
+out:
+	json_decref(items);
+	return rc;
+}
+
+int cmd_apply_edit(json_t *rec, const struct schema_type *t, const char *word)
+{
+	const struct schema_field *f;
+	char name[64];
+	const char *eq = strchr(word, '=');
+	size_t n = (size_t)(eq - word);
+	char op = '=';
+	json_t *v = NULL;
+	int rc;
+
+	if (!eq || !cmd_is_edit(word))
+		return err_set(ERR_USAGE,
+			       "'%s' is not a field edit (field=value, field+=value, "
+			       "field-=value)",
+			       word);
+	if (n > 0 && (word[n - 1] == '+' || word[n - 1] == '-'))
+		op = word[--n];
+	if (n >= sizeof(name))
+		return err_set(ERR_INVALID, "field name in '%s' is too long", word);
+	memcpy(name, word, n);
+	name[n] = '\0';
+	if ((rc = field_for(&f, t, name)) < 0)
+		return rc;
+	if (op != '=')
+		return list_edit(rec, t, f, eq + 1, op == '+');
+	if (eq[1] == '\0') {
+		json_object_del(rec, name);
+		return 0;
+	}
+	if ((rc = schema_value_parse(&v, t, f, eq + 1)) < 0)
+		return rc;
+	if (json_object_set_new(rec, name, v) < 0)
+		return err_set(ERR_NOMEM, "out of memory");
+	return 0;
+}
+
+int cmd_apply_json(json_t *rec, const struct schema_type *t, const json_t *obj)
+{
+	const struct schema_field *f;
+	const char *key;
+	json_t *v;
+	int rc;
+
+	if (!json_is_object(obj))
+		return err_set(ERR_INVALID, "--from-json: want a JSON object of fields");
+	json_object_foreach((json_t *)obj, key, v)
+	{
+		if (strcmp(key, "id") == 0 || strcmp(key, "type") == 0)
+			continue; /* selectors, checked by the caller */
+		if ((rc = field_for(&f, t, key)) < 0)
+			return rc;
+		if (json_is_null(v))
+			json_object_del(rec, key);
+		else if (json_object_set(rec, key, v) < 0)
+			return err_set(ERR_NOMEM, "out of memory");
+	}
+	return 0;
+}
+
+int cmd_read_json(json_t **out, const char *path)
+{
+	struct buf text = BUF_INIT;
+	json_error_t jerr;
+	int rc = 0;
+
+	*out = NULL;
+	if (strcmp(path, "-") == 0) {
+		*out = json_loadf(stdin, JSON_REJECT_DUPLICATES, &jerr);
+	} else {
+		if ((rc = util_read_file(&text, path, CMD_JSON_MAX)) < 0)
+			goto out;
+		*out = json_loadb(text.ptr, text.len, JSON_REJECT_DUPLICATES, &jerr);
+	}
+	if (!*out)
+		rc = err_set(ERR_INVALID, "'%s': line %d column %d: %s", path, jerr.line,
+			     jerr.column, jerr.text);
+out:
+	buf_release(&text);
+	return rc;
+}
+
+#define CMD_COMMIT_TRIES 5
+
+int cmd_commit_retry(struct cmd_ctx *ctx, int (*redo)(struct ledger_txn *t, void *payload),
+		     void *payload, const char *subject, const char *reason, git_oid *out,
+		     size_t *nchanged)
+{
+	struct ledger_commit_info info = {subject, reason, ctx->operator};
+	struct ledger_txn t;
+	int rc = ERR_CONFLICT, i;
+
+	*nchanged = 0;
+	for (i = 0; i < CMD_COMMIT_TRIES && rc == ERR_CONFLICT; i++) {
+		if ((rc = ledger_txn_begin(&t, ctx->ledger, NULL)) == 0 &&
+		    (rc = redo(&t, payload)) == 0) {
+			*nchanged = t.nchanges;
+			if (t.nchanges > 0)
+				rc = ledger_txn_commit(&t, &info, out);
+		}
+		ledger_txn_release(&t);
+	}
+	return rc;
+}

@@ -1,0 +1,79 @@
+/*
+ * cmd: the command table of `caseledger` and what every command shares — the ledger
+ * directory, the operator, output format, and turning `field=value` words into edits.
+ */
+#ifndef CASELEDGER_CMD_H
+#define CASELEDGER_CMD_H
+
+#include <stdbool.h>
+
+#include <jansson.h>
+
+#include "ledger.h"
+
+/* Exit codes: documented in caseledger(1). */
+enum {
+	EXIT_OK = 0,
+	EXIT_ERROR = 1,	   /* anything else */
+	EXIT_USAGE = 2,	   /* bad command line */
+	EXIT_NOTFOUND = 3, /* no such record, branch or ledger */
+	EXIT_INVALID = 4,  /* bad input: record, value, file */
+	EXIT_DENIED = 5,   /* not allowed: role rules, permissions */
+	EXIT_CONFLICT = 6, /* the branch moved; retried and still lost */
+	EXIT_VERIFY = 7,   /* a signature did not verify */
+};
+
+enum {
+	CMD_LEDGER = 1 << 0, /* open the ledger before run */
+};
+
+struct cmd_ctx {
+	const char *dir;       /* -C DIR, $CASELEDGER_DIR, or "." */
+	const char *operator;  /* --operator, or NULL for the default */
+	struct ledger *ledger; /* open when the command has CMD_LEDGER */
+};
+
+struct cmd_entry {
+	const char *name;
+	const char *usage;   /* synopsis and options: also the --help text */
+	const char *summary; /* one line for the command list */
+	int flags;
+	/* argv[0] is the command name; returns 0 or a negative ERR_* code (message set). */
+	int (*run)(struct cmd_ctx *ctx, int argc, char **argv);
+};
+
+extern const struct cmd_entry cmd_init_entry, cmd_add_entry, cmd_amend_entry, cmd_void_entry,
+    cmd_show_entry, cmd_log_entry, cmd_verify_entry, cmd_signers_entry, cmd_schema_entry;
+
+/* NULL-terminated, in the order `caseledger help` lists them. */
+extern const struct cmd_entry *const cmd_table[];
+
+const struct cmd_entry *cmd_find(const char *name);
+
+/* Print "usage: caseledger <usage>" to stderr and return ERR_USAGE with msg. */
+int cmd_usage_error(const struct cmd_entry *e, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* True when s looks like a field edit (name=…, name+=…, name-=…). */
+bool cmd_is_edit(const char *s);
+
+/*
+ * Apply one edit word to rec, a record of type t: "f=v" sets (empty v clears), "f+=v"
+ * adds v to list f, "f-=v" removes it. Values are parsed by the schema. Reserved fields
+ * cannot be edited.
+ */
+int cmd_apply_edit(json_t *rec, const struct schema_type *t, const char *word);
+
+/* Apply every field of obj (a JSON object from --from-json) to rec: null clears. */
+int cmd_apply_json(json_t *rec, const struct schema_type *t, const json_t *obj);
+
+/* Read a JSON file (or "-" for stdin) for --from-json. */
+int cmd_read_json(json_t **out, const char *path);
+
+/* Commit a transaction, retrying when the branch moved: redo(t, payload) stages the
+ * changes again on a fresh transaction each time. */
+int cmd_commit_retry(struct cmd_ctx *ctx, int (*redo)(struct ledger_txn *t, void *payload),
+		     void *payload, const char *subject, const char *reason, git_oid *out,
+		     size_t *nchanged);
+
+#endif

@@ -1,0 +1,207 @@
+/*
+ * caseledger: inspect and amend an office's signed case ledger.
+ *
+ * main parses the global options, finds the command in the table, opens the ledger for
+ * commands that need one, runs it, and turns its result into one line on stderr and an
+ * exit code. Output is checked for write errors before success is reported.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdbool.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <ini.h>
+
+#include "cmd.h"
+#include "err.h"
+
+/* Defaults from the configuration file; the environment and options win over them. */
+struct config {
+	char *dir;
+	char *operator;
+};
+
+static int config_entry(void *payload, const char *section, const char *name, const char *value)
+{
+	struct config *c = payload;
+	char **slot = NULL;
+
+	if (strcmp(section, "ledger") != 0)
+		return 1; /* sections of other programs */
+	if (strcmp(name, "dir") == 0)
+		slot = &c->dir;
+	else if (strcmp(name, "operator") == 0)
+		slot = &c->operator;
+	else
+		return 0;
+	free(*slot);
+	*slot = strdup(value);
+	return *slot != NULL;
+}
+
+static int config_load(struct config *c)
+{
+	const char *path = getenv("CASELEDGER_CONFIG");
+	bool given = path && *path;
+	FILE *f;
+	int line;
+
+	if (!given)
+		path = CASELEDGER_SYSCONFDIR "/caseledger.ini";
+	if (!(f = fopen(path, "r")))
+		return given ? err_errno(ERR_NOTFOUND, "cannot open config '%s'", path) : 0;
+	line = ini_parse_file(f, config_entry, c);
+	fclose(f);
+	if (line != 0)
+		return err_set(ERR_INVALID, "config '%s': line %d: unknown key or bad syntax", path,
+			       line);
+	return 0;
+}
+
+static void print_help(FILE *f)
+{
+	size_t i;
+
+	fprintf(f, "usage: caseledger [-C DIR] [--operator NAME] COMMAND [ARGS]\n"
+		   "       caseledger help [COMMAND] | COMMAND --help\n\n"
+		   "Inspect and amend an office's signed, versioned case ledger.\n\n"
+		   "Global options:\n"
+		   "  -C DIR            the ledger directory (default: $CASELEDGER_DIR, else .)\n"
+		   "  --operator NAME   who is working (default: $CASELEDGER_OPERATOR, the\n"
+		   "                    ledger's caseledger.operator, else $USER)\n"
+		   "  --version         print the version\n\n"
+		   "Commands:\n");
+	for (i = 0; cmd_table[i]; i++)
+		fprintf(f, "  %-10s %s\n", cmd_table[i]->name, cmd_table[i]->summary);
+	fprintf(f, "\nExit codes: 0 ok, 1 error, 2 usage, 3 not found, 4 invalid input, "
+		   "5 denied,\n6 conflict, 7 signature failure. See caseledger(1).\n");
+}
+
+static int exit_code(int rc)
+{
+	switch (rc) {
+	case 0:
+		return EXIT_OK;
+	case ERR_USAGE:
+		return EXIT_USAGE;
+	case ERR_NOTFOUND:
+		return EXIT_NOTFOUND;
+	case ERR_INVALID:
+	case ERR_EXISTS:
+		return EXIT_INVALID;
+	case ERR_DENIED:
+		return EXIT_DENIED;
+	case ERR_CONFLICT:
+		return EXIT_CONFLICT;
+	case ERR_VERIFY:
+		return EXIT_VERIFY;
+	default:
+		return EXIT_ERROR;
+	}
+}
+
+static bool wants_help(int argc, char **argv)
+{
+	int i;
+
+	for (i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--") == 0)
+			return false;
+		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
+			return true;
+	}
+	return false;
+}
+
+static int run_help(int argc, char **argv)
+{
+	const struct cmd_entry *e;
+
+	if (argc < 2) {
+		print_help(stdout);
+		return 0;
+	}
+	if (!(e = cmd_find(argv[1])))
+		return err_set(ERR_USAGE, "no command '%s' (see 'caseledger help')", argv[1]);
+	printf("usage: caseledger %s\n\n%s\n", e->usage, e->summary);
+	return 0;
+}
+
+static int run(int argc, char **argv, struct cmd_ctx *ctx)
+{
+	const struct cmd_entry *e;
+	int rc;
+
+	if (strcmp(argv[0], "help") == 0)
+		return run_help(argc, argv);
+	if (!(e = cmd_find(argv[0])))
+		return err_set(ERR_USAGE, "no command '%s' (see 'caseledger help')", argv[0]);
+	if (wants_help(argc, argv)) {
+		printf("usage: caseledger %s\n\n%s\n", e->usage, e->summary);
+		return 0;
+	}
+	if ((e->flags & CMD_LEDGER) && (rc = ledger_open(&ctx->ledger, ctx->dir)) < 0)
+		return rc;
+	optind = 0;
+	return e->run(ctx, argc, argv);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+	    {"operator", required_argument, NULL, 'o'},
+	    {"help", no_argument, NULL, 'h'},
+	    {"version", no_argument, NULL, 'V'},
+	    {0},
+	};
+	struct cmd_ctx ctx = {0};
+	struct config cfg = {0};
+	int c, rc;
+
+	if ((rc = config_load(&cfg)) < 0)
+		goto out;
+	ctx.dir = getenv("CASELEDGER_DIR");
+	if (!ctx.dir || !*ctx.dir)
+		ctx.dir = cfg.dir && *cfg.dir ? cfg.dir : ".";
+	if (cfg.operator&& * cfg.operator&& !getenv("CASELEDGER_OPERATOR"))
+		ctx.operator= cfg.operator;
+	while ((c = getopt_long(argc, argv, "+C:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'C':
+			ctx.dir = optarg;
+			break;
+		case 'o':
+			ctx.operator= optarg;
+			break;
+		case 'h':
+			print_help(stdout);
+			goto out;
+		case 'V':
+			printf("caseledger %s\n", PACKAGE_VERSION);
+			goto out;
+		default:
+			print_help(stderr);
+			rc = err_set(ERR_USAGE, "unknown option");
+			goto out;
+		}
+	}
+	if (optind >= argc) {
+		print_help(stderr);
+		rc = err_set(ERR_USAGE, "give a command");
+		goto out;
+	}
+	rc = run(argc - optind, argv + optind, &ctx);
+	ledger_free(ctx.ledger);
+out:
+	free(cfg.dir);
+	free(cfg.operator);
+	if (rc == 0 && (fflush(stdout) != 0 || ferror(stdout)))
+		rc = err_errno(ERR_IO, "cannot write the output");
+	if (rc < 0)
+		fprintf(stderr, "caseledger: %s\n", *err_msg() ? err_msg() : "error");
+	return exit_code(rc);
+}

@@ -1,0 +1,39 @@
+/*
+ * util: small file-system and time helpers shared by storage/ and above.
+ */
+#ifndef CASELEDGER_UTIL_H
+#define CASELEDGER_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "buf.h"
+
+/* Read a whole file into out (appending). ERR_NOTFOUND / ERR_IO naming path; max 0: no cap. */
+int util_read_file(struct buf *out, const char *path, size_t max);
+
+/*
+ * Write data to path durably and atomically: temp file in the same directory, fsync,
+ * rename over path, fsync of the directory. mode is the new file's mode.
+ */
+int util_write_file(const char *path, const void *data, size_t len, unsigned mode);
+
+/* fsync a directory. */
+int util_fsync_dir(const char *path);
+
+/* "a/b" from dir and name, into out (appending). */
+int util_join(struct buf *out, const char *dir, const char *name);
+
+/*
+ * Wall-clock time in milliseconds. CASELEDGER_FAKE_TIME=EPOCH_SECONDS (tests only: it lets
+ * a test write history at chosen times) overrides the clock.
+ */
+uint64_t util_now_ms(void);
+
+#define UTIL_ISO_MAX 48
+
+/* Format a commit time as ISO 8601 with its offset: "2026-11-29T12:53:34+08:00". */
+void util_iso_time(char out[UTIL_ISO_MAX], int64_t epoch, int offset_minutes);
+
+#endif

@@ -1,0 +1,242 @@
+/*
+ * bench_amend: the cost of one signed, durable amendment, in process.
+ *
+ *   bench_amend --records N --amendments M [--keep DIR]
+ *
+ * Builds a ledger of N visit records (one bulk commit), then makes M amendments two
+ * ways on branches that start at the same commit in the same repository, with the same
+ * fsync policy (libgit2's GIT_OPT_ENABLE_FSYNC_GITDIR, as caseledger always runs):
+ *   ours: ledger_txn_begin/get/put/commit — read, edit, validate, canonical encode,
+ *         blob, path trees, SSHSIG-signed commit, compare-and-swap ref update;
+ *   raw:  plain libgit2 writing the same blobs: tree entry lookup, blob, path trees
+ *         (git_tree_create_updated), unsigned commit, compare-and-swap ref update.
+ * Prints both per-amendment costs and their ratio (raw / ours: 1.0 means no overhead).
+ */
+#include "config.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "err.h"
+#include "ledger.h"
+
+#define OFFICE "120112001001"
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void die(const char *what)
+{
+	fprintf(stderr, "bench_amend: %s: %s\n", what, err_msg());
+	exit(1);
+}
+
+/* One commit holding n visit records; their ids into ids[]. */
+static void import(struct ledger *l, size_t n, char (*ids)[RECORD_ID_MAX])
+{
+	struct ledger_commit_info info = {"bench: import visits", "benchmark data", "bench"};
+	struct ledger_txn t;
+	git_oid commit;
+	size_t i;
+
+	if (ledger_txn_begin(&t, l, NULL) < 0)
+		die("begin import");
+	for (i = 0; i < n; i++) {
+		char id[RECORD_ID_MAX];
+		json_t *rec;
+
+		snprintf(id, sizeof(id), "V-%s-B%012zu", OFFICE, i);
+		memcpy(ids[i], id, sizeof(id));
+		rec = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "id", id, "type", "visit", "date",
+				"2026-11-29", "kind", "home", "worker", "grid worker 7", "notes",
+				"routine visit, household well");
+		if (!rec || ledger_txn_put(&t, rec, true, NULL) < 0)
+			die("stage import");
+		json_decref(rec);
+	}
+	if (ledger_txn_commit(&t, &info, &commit) < 0)
+		die("commit import");
+	ledger_txn_release(&t);
+}
+
+static const char *pick(char (*ids)[RECORD_ID_MAX], size_t n, size_t i)
+{
+	return ids[(i * 7919u + 13u) % n];
+}
+
+static double run_ours(struct ledger *l, char (*ids)[RECORD_ID_MAX], size_t n, size_t m)
+{
+	struct ledger_commit_info info = {NULL, "benchmark amendment", "bench"};
+	char subject[128];
+	double t0 = now_s();
+	size_t i;
+
+	for (i = 0; i < m; i++) {
+		struct ledger_txn t;
+		json_t *rec = NULL;
+		char note[64];
+		git_oid commit;
+
+		snprintf(note, sizeof(note), "follow-up %zu", i);
+		snprintf(subject, sizeof(subject), "amend %s: notes", pick(ids, n, i));
+		info.subject = subject;
+		if (ledger_txn_begin(&t, l, NULL) < 0 ||
+		    ledger_txn_get(&rec, &t, pick(ids, n, i)) < 0)
+			die("ours: read");
+		json_object_set_new(rec, "notes", json_string(note));
+		if (ledger_txn_put(&t, rec, false, NULL) < 0 ||
+		    ledger_txn_commit(&t, &info, &commit) < 0)
+			die("ours: commit");
+		json_decref(rec);
+		ledger_txn_release(&t);
+	}
+	return (now_s() - t0) / (double)m;
+}
+
+/* The blobs raw writes: the same edit, encoded up front (raw libgit2 does no JSON). */
+static char **raw_blobs(struct ledger *l, char (*ids)[RECORD_ID_MAX], size_t n, size_t m)
+{
+	char **blobs = calloc(m, sizeof(*blobs));
+	git_commit *c = NULL;
+	git_tree *tree = NULL;
+	size_t i;
+
+	if (!blobs || ledger_resolve(&c, l, OFFICE) < 0 || git_commit_tree(&tree, c) < 0)
+		die("raw: prepare");
+	for (i = 0; i < m; i++) {
+		json_t *rec = NULL;
+		struct buf b = BUF_INIT;
+		char note[64];
+
+		if (ledger_read(&rec, l, tree, pick(ids, n, i)) < 0)
+			die("raw: read");
+		snprintf(note, sizeof(note), "raw follow-up %zu", i);
+		json_object_set_new(rec, "notes", json_string(note));
+		if (record_encode(&b, rec) < 0)
+			die("raw: encode");
+		blobs[i] = buf_detach(&b, NULL);
+		json_decref(rec);
+	}
+	git_tree_free(tree);
+	git_commit_free(c);
+	return blobs;
+}
+
+static double run_raw(struct ledger *l, const git_oid *start, char (*ids)[RECORD_ID_MAX], size_t n,
+		      size_t m, char **blobs)
+{
+	const char *ref = "refs/heads/raw-bench";
+	git_repository *repo = l->repo;
+	git_signature *who;
+	git_oid head = *start;
+	git_reference *r;
+	double t0;
+	size_t i;
+
+	if (git_reference_create(&r, repo, ref, start, 1, "bench") < 0)
+		die("raw: branch");
+	git_reference_free(r);
+	git_signature_now(&who, "bench", "bench@caseledger");
+	t0 = now_s();
+	for (i = 0; i < m; i++) {
+		git_commit *parent = NULL;
+		git_tree *tree = NULL;
+		git_tree_entry *e = NULL;
+		git_tree_update up = {0};
+		char path[RECORD_PATH_MAX];
+		git_oid tree_id, commit;
+
+		record_path(path, "visit", pick(ids, n, i));
+		if (git_commit_lookup(&parent, repo, &head) < 0 ||
+		    git_commit_tree(&tree, parent) < 0 || git_tree_entry_bypath(&e, tree, path) < 0)
+			die("raw: lookup");
+		up.action = GIT_TREE_UPDATE_UPSERT;
+		up.filemode = GIT_FILEMODE_BLOB;
+		up.path = path;
+		if (git_blob_create_from_buffer(&up.id, repo, blobs[i], strlen(blobs[i])) < 0 ||
+		    git_tree_create_updated(&tree_id, repo, tree, 1, &up) < 0)
+			die("raw: trees");
+		git_tree_free(tree);
+		if (git_tree_lookup(&tree, repo, &tree_id) < 0 ||
+		    git_commit_create(&commit, repo, NULL, who, who, NULL, "raw amendment", tree, 1,
+				      (const git_commit **)&parent) < 0 ||
+		    git_reference_create_matching(&r, repo, ref, &commit, 1, &head, "bench") < 0)
+			die("raw: commit");
+		git_reference_free(r);
+		head = commit;
+		git_tree_entry_free(e);
+		git_tree_free(tree);
+		git_commit_free(parent);
+	}
+	git_signature_free(who);
+	return (now_s() - t0) / (double)m;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+	    {"records", required_argument, NULL, 'n'},
+	    {"amendments", required_argument, NULL, 'm'},
+	    {"dir", required_argument, NULL, 'd'},
+	    {0},
+	};
+	struct ledger_init_opts io = {0};
+	struct ledger *l = NULL;
+	char(*ids)[RECORD_ID_MAX];
+	size_t n = 100000, m = 1000, i;
+	const char *dir = NULL;
+	double t0, t_import, ours, raw;
+	char **blobs;
+	git_oid start;
+	int c;
+
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		if (c == 'n')
+			n = strtoul(optarg, NULL, 10);
+		else if (c == 'm')
+			m = strtoul(optarg, NULL, 10);
+		else if (c == 'd')
+			dir = optarg;
+		else
+			return 2;
+	}
+	if (!dir || n == 0 || m == 0) {
+		fprintf(stderr, "usage: bench_amend --dir NEWDIR [--records N] [--amendments M]\n");
+		return 2;
+	}
+	io.dir = dir;
+	io.office = OFFICE;
+	io.operator= "bench";
+	if (ledger_init(&io) < 0 || ledger_open(&l, dir) < 0)
+		die("init");
+	if (!(ids = calloc(n, sizeof(*ids))))
+		die("memory");
+	t0 = now_s();
+	import(l, n, ids);
+	t_import = now_s() - t0;
+	if (ledger_head(&start, l, OFFICE) < 0)
+		die("head");
+	blobs = raw_blobs(l, ids, n, m);
+	raw = run_raw(l, &start, ids, n, m, blobs);
+	ours = run_ours(l, ids, n, m);
+	printf("records %zu: import %.2f s (%.1f us/record)\n", n, t_import,
+	       t_import * 1e6 / (double)n);
+	printf("records %zu amendments %zu: caseledger %.3f ms/amendment, raw libgit2 %.3f "
+	       "ms/amendment, ratio raw/caseledger %.2f\n",
+	       n, m, ours * 1e3, raw * 1e3, raw / ours);
+	for (i = 0; i < m; i++)
+		free(blobs[i]);
+	free(blobs);
+	free(ids);
+	ledger_free(l);
+	return 0;
+}
