@@ -81,8 +81,7 @@ static int list_edit(json_t *rec, const struct schema_type *t, const struct sche
 		rc = err_set(ERR_NOMEM, "out of memory");
 		goto out;
 	}
-	json_array_foreach(items, i, item)
-	{
+	json_array_foreach (items, i, item) {
 		for (j = 0; j < json_array_size(list); j++)
 			if (json_equal(json_array_get(list, j), item))
 				break;
@@ -147,8 +146,7 @@ int cmd_apply_json(json_t *rec, const struct schema_type *t, const json_t *obj)
 
 	if (!json_is_object(obj))
 		return err_set(ERR_INVALID, "--from-json: want a JSON object of fields");
-	json_object_foreach((json_t *)obj, key, v)
-	{
+	json_object_foreach ((json_t *)obj, key, v) {
 		if (strcmp(key, "id") == 0 || strcmp(key, "type") == 0)
 			continue; /* selectors, checked by the caller */
 		if ((rc = field_for(&f, t, key)) < 0)
@@ -186,10 +184,10 @@ out:
 #define CMD_COMMIT_TRIES 5
 
 int cmd_commit_retry(struct cmd_ctx *ctx, int (*redo)(struct ledger_txn *t, void *payload),
-		     void *payload, const char *subject, const char *reason, git_oid *out,
+		     void *payload, const struct buf *subject, const char *reason, git_oid *out,
 		     size_t *nchanged)
 {
-	struct ledger_commit_info info = {subject, reason, ctx->operator};
+	struct ledger_commit_info info = {NULL, reason, ctx->operator};
 	struct ledger_txn t;
 	int rc = ERR_CONFLICT, i;
 
@@ -198,6 +196,7 @@ int cmd_commit_retry(struct cmd_ctx *ctx, int (*redo)(struct ledger_txn *t, void
 		if ((rc = ledger_txn_begin(&t, ctx->ledger, NULL)) == 0 &&
 		    (rc = redo(&t, payload)) == 0) {
 			*nchanged = t.nchanges;
+			info.subject = subject->ptr;
 			if (t.nchanges > 0)
 				rc = ledger_txn_commit(&t, &info, out);
 		}

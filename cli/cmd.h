@@ -70,10 +70,13 @@ int cmd_apply_json(json_t *rec, const struct schema_type *t, const json_t *obj);
 /* Read a JSON file (or "-" for stdin) for --from-json. */
 int cmd_read_json(json_t **out, const char *path);
 
-/* Commit a transaction, retrying when the branch moved: redo(t, payload) stages the
- * changes again on a fresh transaction each time. */
+/*
+ * Commit a transaction, retrying when the branch moved: redo(t, payload) stages the
+ * changes again on a fresh transaction each time. subject is read after redo, so redo
+ * may write it. *nchanged gets the number of records changed (0: nothing committed).
+ */
 int cmd_commit_retry(struct cmd_ctx *ctx, int (*redo)(struct ledger_txn *t, void *payload),
-		     void *payload, const char *subject, const char *reason, git_oid *out,
+		     void *payload, const struct buf *subject, const char *reason, git_oid *out,
 		     size_t *nchanged);
 
 #endif

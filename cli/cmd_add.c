@@ -50,8 +50,7 @@ static int stage(struct ledger_txn *t, void *payload)
 	size_t i;
 	int rc;
 
-	json_array_foreach(a->records, i, rec)
-	{
+	json_array_foreach (a->records, i, rec) {
 		if ((rc = ledger_txn_put(t, rec, true, NULL)) < 0) {
 			if (a->json_path)
 				err_prefix("'%s' record %zu", a->json_path, i + 1);
@@ -75,8 +74,7 @@ static int collect(struct add *a, struct ledger *l, const struct schema_type *t,
 			rc = err_set(ERR_INVALID, "'%s' holds no records", json_path);
 			goto out;
 		}
-		json_array_foreach(doc, i, item)
-		{
+		json_array_foreach (doc, i, item) {
 			if ((rc = build(&rec, l, t, item, words, nwords)) < 0) {
 				err_prefix("'%s' record %zu", json_path, i + 1);
 				goto out;
@@ -100,13 +98,14 @@ static int report(const struct add *a, const git_oid *commit, bool json)
 	int rc = 0;
 
 	if (!json) {
-		json_array_foreach(a->records, i, rec)
-		    printf("%s\n", json_string_value(json_object_get(rec, "id")));
+		json_array_foreach (a->records, i, rec)
+			printf("%s\n", json_string_value(json_object_get(rec, "id")));
 		return 0;
 	}
 	if (!(ids = json_array()))
 		return err_set(ERR_NOMEM, "out of memory");
-	json_array_foreach(a->records, i, rec) json_array_append(ids, json_object_get(rec, "id"));
+	json_array_foreach (a->records, i, rec)
+		json_array_append(ids, json_object_get(rec, "id"));
 	doc = json_pack("{s:o, s:s}", "ids", ids, "commit", git_oid_tostr_s(commit));
 	rc = doc ? out_json(doc) : err_set(ERR_NOMEM, "out of memory");
 	json_decref(doc);
@@ -165,7 +164,7 @@ static int run(struct cmd_ctx *ctx, int argc, char **argv)
 		    buf_printf(&subject, "add %zu %s records", json_array_size(a.records), t->name);
 	if (rc < 0)
 		goto out;
-	if ((rc = cmd_commit_retry(ctx, stage, &a, subject.ptr, reason, &commit, &n)) < 0)
+	if ((rc = cmd_commit_retry(ctx, stage, &a, &subject, reason, &commit, &n)) < 0)
 		goto out;
 	rc = report(&a, &commit, json);
 out:

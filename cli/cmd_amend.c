@@ -16,7 +16,8 @@ struct amend {
 	const char *id; /* the record the words apply to, or NULL */
 	char **words;
 	int nwords;
-	json_t *changed; /* ids actually changed by the last attempt */
+	json_t *changed;     /* ids actually changed by the last attempt */
+	struct buf *subject; /* the commit subject, written after staging */
 };
 
 static int amend_one(struct ledger_txn *t, const char *id, const json_t *obj, char **words,
@@ -42,29 +43,6 @@ out:
 	return rc;
 }
 
-static int stage(struct ledger_txn *t, void *payload)
-{
-	struct amend *a = payload;
-	json_t *item;
-	size_t i;
-	int rc;
-
-	json_array_clear(a->changed);
-	if (a->id)
-		return amend_one(t, a->id, NULL, a->words, a->nwords, a->changed);
-	json_array_foreach(a->edits, i, item)
-	{
-		const char *id = json_string_value(json_object_get(item, "id"));
-
-		if (!json_is_object(item) || !id)
-			return err_set(ERR_INVALID,
-				       "--from-json entry %zu: want an object with \"id\"", i + 1);
-		if ((rc = amend_one(t, id, item, a->words, a->nwords, a->changed)) < 0)
-			return rc;
-	}
-	return 0;
-}
-
 static int subject_for(struct buf *out, const struct amend *a)
 {
 	size_t n = json_array_size(a->changed);
@@ -84,6 +62,33 @@ static int subject_for(struct buf *out, const struct amend *a)
 	if (a->nwords == 0)
 		rc = buf_adds(out, " fields from JSON");
 	return rc;
+}
+
+static int stage(struct ledger_txn *t, void *payload)
+{
+	struct amend *a = payload;
+	json_t *item;
+	size_t i;
+	int rc;
+
+	json_array_clear(a->changed);
+	if (a->id) {
+		if ((rc = amend_one(t, a->id, NULL, a->words, a->nwords, a->changed)) < 0)
+			return rc;
+	} else {
+		json_array_foreach (a->edits, i, item) {
+			const char *id = json_string_value(json_object_get(item, "id"));
+
+			if (!json_is_object(item) || !id)
+				return err_set(ERR_INVALID,
+					       "--from-json entry %zu: want an object with \"id\"",
+					       i + 1);
+			if ((rc = amend_one(t, id, item, a->words, a->nwords, a->changed)) < 0)
+				return rc;
+		}
+	}
+	buf_reset(a->subject);
+	return subject_for(a->subject, a);
 }
 
 static int report(const struct amend *a, const git_oid *commit, size_t n, bool json)
@@ -173,23 +178,8 @@ static int run(struct cmd_ctx *ctx, int argc, char **argv)
 		rc = err_set(ERR_NOMEM, "out of memory");
 		goto out;
 	}
-	/* The subject depends on what changed: stage once to learn it, then commit. */
-	if ((rc = buf_adds(&subject, "amend")) < 0)
-		goto out;
-	{
-		struct ledger_txn t;
-
-		if ((rc = ledger_txn_begin(&t, ctx->ledger, NULL)) == 0)
-			rc = stage(&t, &a);
-		ledger_txn_release(&t);
-		if (rc < 0)
-			goto out;
-		buf_reset(&subject);
-		if ((rc = subject_for(&subject, &a)) < 0)
-			goto out;
-	}
-	if (json_array_size(a.changed) > 0 &&
-	    (rc = cmd_commit_retry(ctx, stage, &a, subject.ptr, reason, &commit, &n)) < 0)
+	a.subject = &subject;
+	if ((rc = cmd_commit_retry(ctx, stage, &a, &subject, reason, &commit, &n)) < 0)
 		goto out;
 	rc = report(&a, &commit, n, json);
 out:

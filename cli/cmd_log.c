@@ -63,8 +63,7 @@ static void entry_text(const struct history_entry *e)
 	if (*e->info.reason)
 		printf("  reason: %s\n", e->info.reason);
 	if (e->rec && (changes = history_field_changes(e->old, e->rec))) {
-		json_array_foreach(changes, i, c)
-		{
+		json_array_foreach (changes, i, c) {
 			buf_reset(&a);
 			buf_reset(&b);
 			out_value(&a, json_object_get(c, "old"), NULL);

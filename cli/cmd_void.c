@@ -70,7 +70,7 @@ static int run(struct cmd_ctx *ctx, int argc, char **argv)
 	v.id = argv[optind];
 	if ((rc = buf_printf(&subject, "void %s", v.id)) < 0)
 		return rc;
-	rc = cmd_commit_retry(ctx, stage, &v, subject.ptr, v.reason, &commit, &n);
+	rc = cmd_commit_retry(ctx, stage, &v, &subject, v.reason, &commit, &n);
 	buf_release(&subject);
 	if (rc < 0)
 		return rc;

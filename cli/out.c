@@ -41,8 +41,7 @@ int out_value(struct buf *b, const json_t *v, const struct schema_field *f)
 		return buf_printf(b, "%" JSON_INTEGER_FORMAT, n);
 	}
 	if (json_is_array(v)) {
-		json_array_foreach(v, i, item)
-		{
+		json_array_foreach (v, i, item) {
 			if (i && (rc = buf_adds(b, ", ")) < 0)
 				return rc;
 			if ((rc = out_value(b, item, NULL)) < 0)

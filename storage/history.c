@@ -181,8 +181,7 @@ json_t *history_field_changes(const json_t *old, const json_t *new)
 
 	if (!arr)
 		return NULL;
-	json_object_foreach((json_t *)new, key, v)
-	{
+	json_object_foreach ((json_t *)new, key, v) {
 		json_t *was = old ? json_object_get(old, key) : NULL;
 
 		if (strcmp(key, "hlc") == 0 || field_equal(was, v))

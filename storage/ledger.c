@@ -176,20 +176,21 @@ static int ref_cas(git_repository *repo, const char *ref, const git_oid *id,
 	return 0;
 }
 
-int ledger_commit_tree(git_oid *out, struct ledger *l, const char *ref, const git_oid *expected,
-		       const git_oid *tree_id, const git_commit **parents, size_t nparents,
-		       const char *message, const char *operator, uint64_t when_ms)
+/* Build, sign and write a commit object into repo (which may be a second handle). */
+static int commit_write(git_oid *out, struct ledger *l, git_repository *repo,
+			const git_oid *tree_id, const git_commit **parents, size_t nparents,
+			const char *message, const char *operator, uint64_t when_ms)
 {
 	git_signature *who = NULL;
 	git_tree *tree = NULL;
 	git_buf body = GIT_BUF_INIT;
 	struct buf email = BUF_INIT, armored = BUF_INIT;
 	int64_t when = (int64_t)(when_ms / 1000);
-	int lock = -1, rc;
+	int rc;
 
 	if ((rc = buf_printf(&email, "%s@caseledger", l->office)) < 0)
 		goto out;
-	if (git_tree_lookup(&tree, l->repo, tree_id) < 0) {
+	if (git_tree_lookup(&tree, repo, tree_id) < 0) {
 		rc = err_git(ERR_IO, "cannot read the new tree");
 		goto out;
 	}
@@ -197,21 +198,15 @@ int ledger_commit_tree(git_oid *out, struct ledger *l, const char *ref, const gi
 		rc = err_git(ERR_INVALID, "operator '%s'", operator);
 		goto out;
 	}
-	if (git_commit_create_buffer(&body, l->repo, who, who, NULL, message, tree, nparents,
+	if (git_commit_create_buffer(&body, repo, who, who, NULL, message, tree, nparents,
 				     parents) < 0) {
 		rc = err_git(ERR_IO, "cannot build the commit");
 		goto out;
 	}
 	if ((rc = sig_sign(&armored, l->key, body.ptr, body.size)) < 0)
 		goto out;
-	if (git_commit_create_with_signature(out, l->repo, body.ptr, armored.ptr, "gpgsig") < 0) {
+	if (git_commit_create_with_signature(out, repo, body.ptr, armored.ptr, "gpgsig") < 0)
 		rc = err_git(ERR_IO, "cannot write the commit");
-		goto out;
-	}
-	if ((rc = writer_lock(&lock, l, ref)) < 0)
-		goto out;
-	rc = ref_cas(l->repo, ref, out, expected);
-	writer_unlock(lock);
 out:
 	git_signature_free(who);
 	git_tree_free(tree);
@@ -219,6 +214,30 @@ out:
 	buf_release(&email);
 	buf_release(&armored);
 	return rc;
+}
+
+/* Move ref from expected to id under the writer lock. */
+static int ref_update(struct ledger *l, const char *ref, const git_oid *id, const git_oid *expected)
+{
+	int lock = -1, rc;
+
+	if ((rc = writer_lock(&lock, l, ref)) < 0)
+		return rc;
+	rc = ref_cas(l->repo, ref, id, expected);
+	writer_unlock(lock);
+	return rc;
+}
+
+int ledger_commit_tree(git_oid *out, struct ledger *l, const char *ref, const git_oid *expected,
+		       const git_oid *tree_id, const git_commit **parents, size_t nparents,
+		       const char *message, const char *operator, uint64_t when_ms)
+{
+	int rc;
+
+	if ((rc = commit_write(out, l, l->repo, tree_id, parents, nparents, message, operator,
+			       when_ms)) < 0)
+		return rc;
+	return ref_update(l, ref, out, expected);
 }
 
 /* --- opening ------------------------------------------------------------------------- */
@@ -457,15 +476,61 @@ out:
 	return rc;
 }
 
+/* FNV-1a of an id, for the transaction's change table. */
+static size_t id_hash(const char *id)
+{
+	uint32_t h = 2166136261u;
+
+	for (; *id; id++) {
+		h ^= (unsigned char)*id;
+		h *= 16777619u;
+	}
+	return h;
+}
+
+/* The change table: open addressing over indexes into changes (+1; 0 = empty). */
 static struct ledger_change *txn_find(struct ledger_txn *t, const char *id)
 {
 	size_t i;
 
-	/* Newest first: bulk imports look up the id they are about to add. */
-	for (i = t->nchanges; i > 0; i--)
-		if (strcmp(t->changes[i - 1].id, id) == 0)
-			return &t->changes[i - 1];
+	if (!t->nslots)
+		return NULL;
+	for (i = id_hash(id) & (t->nslots - 1); t->slots[i]; i = (i + 1) & (t->nslots - 1))
+		if (strcmp(t->changes[t->slots[i] - 1].id, id) == 0)
+			return &t->changes[t->slots[i] - 1];
 	return NULL;
+}
+
+static void slot_insert(size_t *slots, size_t nslots, const char *id, size_t index)
+{
+	size_t i;
+
+	for (i = id_hash(id) & (nslots - 1); slots[i]; i = (i + 1) & (nslots - 1))
+		;
+	slots[i] = index + 1;
+}
+
+/* Keep the table at most half full. */
+static int txn_index(struct ledger_txn *t, size_t index)
+{
+	size_t n = t->nslots ? t->nslots : 16, i;
+	size_t *slots;
+
+	if (2 * (t->nchanges + 1) <= t->nslots) {
+		slot_insert(t->slots, t->nslots, t->changes[index].id, index);
+		return 0;
+	}
+	while (2 * (t->nchanges + 1) > n)
+		n *= 2;
+	if (!(slots = calloc(n, sizeof(*slots))))
+		return err_set(ERR_NOMEM, "out of memory");
+	for (i = 0; i < t->nchanges; i++)
+		slot_insert(slots, n, t->changes[i].id, i);
+	slot_insert(slots, n, t->changes[index].id, index);
+	free(t->slots);
+	t->slots = slots;
+	t->nslots = n;
+	return 0;
 }
 
 int ledger_txn_get(json_t **out, struct ledger_txn *t, const char *id)
@@ -562,6 +627,11 @@ int ledger_txn_put(struct ledger_txn *t, const json_t *rec, bool create, bool *c
 		c->old = prev;
 		prev = NULL;
 		c->rec = copy;
+		if ((rc = txn_index(t, t->nchanges)) < 0) {
+			c->rec = NULL;
+			json_decref(c->old);
+			goto out;
+		}
 		t->nchanges++;
 	}
 	copy = NULL;
@@ -611,47 +681,87 @@ out:
 	return rc;
 }
 
+/* Write the commit for the staged changes (blobs, trees, commit object) into repo. */
+static int txn_write_commit(git_oid *out, struct ledger_txn *t, git_repository *repo,
+			    const char *message, const char *operator)
+{
+	git_commit *parent = NULL;
+	const git_commit *parents[1];
+	git_oid tree;
+	int rc;
+
+	if ((rc = txn_write_objects(&tree, t, repo)) < 0)
+		return rc;
+	if (t->has_head) {
+		if (git_commit_lookup(&parent, repo, &t->head) < 0)
+			return err_git(ERR_IO, "cannot read the branch head");
+		parents[0] = parent;
+	}
+	rc = commit_write(out, t->ledger, repo, &tree, parents, t->has_head ? 1 : 0,
+			  message, operator, t->stamp.ms);
+	git_commit_free(parent);
+	return rc;
+}
+
+/* Pack everything reachable from commit and not from the old head; write it durably. */
+static int pack_new_objects(git_repository *repo, const git_oid *commit, const git_oid *old)
+{
+	git_packbuilder *pb = NULL;
+	git_revwalk *walk = NULL;
+	git_odb *odb = NULL;
+	git_odb_writepack *wp = NULL;
+	git_indexer_progress stats = {0};
+	git_buf pack = GIT_BUF_INIT;
+	int rc = 0;
+
+	if (git_packbuilder_new(&pb, repo) < 0 || git_revwalk_new(&walk, repo) < 0 ||
+	    git_revwalk_push(walk, commit) < 0 || (old && git_revwalk_hide(walk, old) < 0) ||
+	    git_packbuilder_insert_walk(pb, walk) < 0 || git_packbuilder_write_buf(&pack, pb) < 0 ||
+	    git_repository_odb(&odb, repo) < 0 || git_odb_write_pack(&wp, odb, NULL, NULL) < 0 ||
+	    wp->append(wp, pack.ptr, pack.size, &stats) < 0 || wp->commit(wp, &stats) < 0)
+		rc = err_git(ERR_IO, "cannot write the pack of the new objects");
+	if (wp)
+		wp->free(wp);
+	git_odb_free(odb);
+	git_buf_dispose(&pack);
+	git_revwalk_free(walk);
+	git_packbuilder_free(pb);
+	return rc;
+}
+
 /*
  * Large transactions: build every object in memory (mempack) on a second handle of the
  * repository and write them as one pack, so an import does not create a loose file per
  * record. The second handle is dropped, so later writes go to the normal backends.
  */
-static int txn_write_pack(git_oid *out, struct ledger_txn *t)
+static int txn_commit_packed(git_oid *out, struct ledger_txn *t, const char *message,
+			     const char *operator)
 {
 	git_repository *repo = NULL;
 	git_odb *odb = NULL, *main_odb = NULL;
 	git_odb_backend *mem = NULL;
-	git_odb_writepack *wp = NULL;
-	git_indexer_progress stats = {0};
-	git_buf pack = GIT_BUF_INIT;
+	bool owned = false; /* mem belongs to odb once added */
 	int rc;
 
 	if (git_repository_open_bare(&repo, t->ledger->dir) < 0 ||
 	    git_repository_odb(&odb, repo) < 0 || git_mempack_new(&mem) < 0 ||
-	    git_odb_add_backend(odb, mem, 1000) < 0) {
+	    !(owned = git_odb_add_backend(odb, mem, 1000) == 0)) {
 		rc = err_git(ERR_IO, "cannot prepare a pack for %zu records", t->nchanges);
 		goto out;
 	}
-	if ((rc = txn_write_objects(out, t, repo)) < 0)
+	if ((rc = txn_write_commit(out, t, repo, message, operator)) < 0 ||
+	    (rc = pack_new_objects(repo, out, t->has_head ? &t->head : NULL)) < 0)
 		goto out;
-	if (git_mempack_dump(&pack, repo, mem) < 0 ||
-	    git_odb_write_pack(&wp, odb, NULL, NULL) < 0 ||
-	    wp->append(wp, pack.ptr, pack.size, &stats) < 0 || wp->commit(wp, &stats) < 0) {
-		rc = err_git(ERR_IO, "cannot write the pack of %zu records", t->nchanges);
-		goto out;
-	}
-	/* The main handle must see the new pack before it writes the commit. */
+	/* The main handle must see the new pack before the ref points into it. */
 	if (git_repository_odb(&main_odb, t->ledger->repo) == 0) {
 		git_odb_refresh(main_odb);
 		git_odb_free(main_odb);
 	}
-	rc = 0;
 out:
-	if (wp)
-		wp->free(wp);
-	git_buf_dispose(&pack);
-	if (mem)
+	if (mem && owned)
 		git_mempack_reset(mem);
+	else if (mem)
+		mem->free(mem);
 	git_odb_free(odb);
 	git_repository_free(repo);
 	return rc;
@@ -660,36 +770,25 @@ out:
 int ledger_txn_commit(struct ledger_txn *t, const struct ledger_commit_info *info, git_oid *out)
 {
 	struct ledger *l = t->ledger;
-	git_commit *parent = NULL;
-	const git_commit *parents[1];
 	struct buf msg = BUF_INIT;
 	char ref[LEDGER_REF_MAX];
 	const char *op;
-	git_oid tree;
 	int rc;
 
 	if (t->nchanges == 0)
 		return err_set(ERR_INVALID, "nothing to commit");
 	if ((rc = ledger_ref_name(ref, t->branch)) < 0 ||
-	    (rc = ledger_operator(&op, l, info->operator)) < 0)
+	    (rc = ledger_operator(&op, l, info->operator)) < 0 ||
+	    (rc = ledger_message(&msg, l, info->subject, info->reason, op, t->stamp_text)) < 0)
 		goto out;
-	rc = t->nchanges > LEDGER_PACK_THRESHOLD ? txn_write_pack(&tree, t)
-						 : txn_write_objects(&tree, t, l->repo);
+	if (t->nchanges > LEDGER_PACK_THRESHOLD)
+		rc = txn_commit_packed(out, t, msg.ptr, op);
+	else
+		rc = txn_write_commit(out, t, l->repo, msg.ptr, op);
 	if (rc < 0)
 		goto out;
-	if ((rc = ledger_message(&msg, l, info->subject, info->reason, op, t->stamp_text)) < 0)
-		goto out;
-	if (t->has_head) {
-		if (git_commit_lookup(&parent, l->repo, &t->head) < 0) {
-			rc = err_git(ERR_IO, "cannot read the branch head");
-			goto out;
-		}
-		parents[0] = parent;
-	}
-	rc = ledger_commit_tree(out, l, ref, t->has_head ? &t->head : NULL, &tree, parents,
-				t->has_head ? 1 : 0, msg.ptr, op, t->stamp.ms);
+	rc = ref_update(l, ref, out, t->has_head ? &t->head : NULL);
 out:
-	git_commit_free(parent);
 	buf_release(&msg);
 	return rc;
 }
@@ -703,6 +802,7 @@ void ledger_txn_release(struct ledger_txn *t)
 		json_decref(t->changes[i].rec);
 	}
 	free(t->changes);
+	free(t->slots);
 	git_tree_free(t->tree);
 	memset(t, 0, sizeof(*t));
 }

@@ -109,6 +109,8 @@ struct ledger_txn {
 	char stamp_text[HLC_TEXT_MAX]; /* stamp, formatted */
 	struct ledger_change *changes;
 	size_t nchanges, cap;
+	size_t *slots; /* id -> index + 1 into changes (open addressing) */
+	size_t nslots; /* a power of two, or 0 */
 };
 
 /* Start a transaction on branch (NULL: the office's own branch). */

@@ -46,10 +46,13 @@ static int reject_reals(const json_t *v, const char *what)
 			       "%s: real numbers are not allowed (use integers, money in fen)",
 			       what);
 	if (json_is_object(v)) {
-		json_object_foreach((json_t *)v, key,
-				    item) if (reject_reals(item, what) < 0) return ERR_INVALID;
+		json_object_foreach ((json_t *)v, key, item)
+			if (reject_reals(item, what) < 0)
+				return ERR_INVALID;
 	} else if (json_is_array(v)) {
-		json_array_foreach(v, i, item) if (reject_reals(item, what) < 0) return ERR_INVALID;
+		json_array_foreach (v, i, item)
+			if (reject_reals(item, what) < 0)
+				return ERR_INVALID;
 	}
 	return 0;
 }

@@ -1884,8 +1884,7 @@ static int check_keys(const struct vctx *c, const json_t *rec)
 	char shown[SHOW_MAX];
 	int rc;
 
-	json_object_foreach((json_t *)rec, key, v)
-	{
+	json_object_foreach ((json_t *)rec, key, v) {
 		bool reserved = schema_is_reserved(key);
 
 		if (!reserved && !schema_field_find(c->t, key))
