@@ -476,18 +476,6 @@ out:
 	return rc;
 }
 
-/* FNV-1a of an id, for the transaction's change table. */
-static size_t id_hash(const char *id)
-{
-	uint32_t h = 2166136261u;
-
-	for (; *id; id++) {
-		h ^= (unsigned char)*id;
-		h *= 16777619u;
-	}
-	return h;
-}
-
 /* The change table: open addressing over indexes into changes (+1; 0 = empty). */
 static struct ledger_change *txn_find(struct ledger_txn *t, const char *id)
 {
@@ -495,7 +483,7 @@ static struct ledger_change *txn_find(struct ledger_txn *t, const char *id)
 
 	if (!t->nslots)
 		return NULL;
-	for (i = id_hash(id) & (t->nslots - 1); t->slots[i]; i = (i + 1) & (t->nslots - 1))
+	for (i = record_id_hash(id) & (t->nslots - 1); t->slots[i]; i = (i + 1) & (t->nslots - 1))
 		if (strcmp(t->changes[t->slots[i] - 1].id, id) == 0)
 			return &t->changes[t->slots[i] - 1];
 	return NULL;
@@ -505,7 +493,7 @@ static void slot_insert(size_t *slots, size_t nslots, const char *id, size_t ind
 {
 	size_t i;
 
-	for (i = id_hash(id) & (nslots - 1); slots[i]; i = (i + 1) & (nslots - 1))
+	for (i = record_id_hash(id) & (nslots - 1); slots[i]; i = (i + 1) & (nslots - 1))
 		;
 	slots[i] = index + 1;
 }

@@ -182,8 +182,7 @@ int record_id_new(char out[RECORD_ID_MAX], const char *prefix, const char *offic
 	return record_id_check(out);
 }
 
-/* FNV-1a: a fixed, documented hash; the shard layout must never change. */
-static uint32_t fnv1a(const char *s)
+uint32_t record_id_hash(const char *s)
 {
 	uint32_t h = 2166136261u;
 
@@ -196,7 +195,7 @@ static uint32_t fnv1a(const char *s)
 
 int record_path(char out[RECORD_PATH_MAX], const char *type, const char *id)
 {
-	uint32_t h = fnv1a(id);
+	uint32_t h = record_id_hash(id);
 	int n;
 
 	n = snprintf(out, RECORD_PATH_MAX, "%s/%02x/%02x/%s.json", type, (unsigned)(h >> 24),

@@ -54,6 +54,9 @@ void record_id_office(char out[13], const char *id);
  */
 int record_id_new(char out[RECORD_ID_MAX], const char *prefix, const char *office);
 
+/* FNV-1a of an id: fixed forever, since record paths are built from it. */
+uint32_t record_id_hash(const char *id);
+
 /* The tree path of the record: "<type>/<h1>/<h2>/<id>.json". */
 int record_path(char out[RECORD_PATH_MAX], const char *type, const char *id);
 
