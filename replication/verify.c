@@ -364,6 +364,7 @@ static int check_changes(struct vc *v)
 	git_tree *tree = NULL, *ptree = NULL;
 	git_diff *diff = NULL;
 	bool trust = strcmp(v->branch, "trust") == 0;
+	unsigned p;
 	size_t i, n;
 	int rc = 0;
 
@@ -380,6 +381,31 @@ static int check_changes(struct vc *v)
 		const git_diff_delta *d = git_diff_get_delta(diff, i);
 
 		rc = trust ? check_trust_file(v, d) : check_record(v, d);
+	}
+	/* a merge must keep every file of every parent */
+	for (p = 1; rc == 0 && p < git_commit_parentcount(v->commit); p++) {
+		git_diff_free(diff);
+		diff = NULL;
+		git_tree_free(ptree);
+		ptree = NULL;
+		git_commit_free(parent);
+		parent = NULL;
+		if (git_commit_parent(&parent, v->commit, p) < 0 ||
+		    git_commit_tree(&ptree, parent) < 0 ||
+		    git_diff_tree_to_tree(&diff, v->l->repo, ptree, tree, NULL) < 0) {
+			rc =
+			    err_git(ERR_IO, "cannot read the changes of commit %s", v->out->commit);
+			goto out;
+		}
+		n = git_diff_num_deltas(diff);
+		for (i = 0; i < n && rc == 0; i++) {
+			const git_diff_delta *d = git_diff_get_delta(diff, i);
+
+			if (d->status == GIT_DELTA_DELETED)
+				rc = deny(v, VERIFY_INVALID, trust ? "trust" : "record",
+					  "it drops '%s', which its parent %u has",
+					  d->old_file.path, p + 1);
+		}
 	}
 out:
 	git_diff_free(diff);
