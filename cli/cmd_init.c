@@ -17,13 +17,13 @@
 
 /* Credentials an office ledger is created from, checked before anything is written. */
 struct creds {
-	const char *dir;	 /* --credentials DIR, or NULL */
-	const char *cert_path;	 /* --cert, else DIR/office.pem */
-	const char *ca_path;	 /* --ca, else DIR/ca.pem */
-	const char *trust_src;	 /* --trust CITYDIR, or NULL */
-	struct buf cert, ca;	 /* their PEM text */
-	struct buf key_path;	 /* --key, else DIR/office.key */
-	char name[256];		 /* the certificate's office name */
+	const char *dir;       /* --credentials DIR, or NULL */
+	const char *cert_path; /* --cert, else DIR/office.pem */
+	const char *ca_path;   /* --ca, else DIR/ca.pem */
+	const char *trust_src; /* --trust CITYDIR, or NULL */
+	struct buf cert, ca;   /* their PEM text */
+	struct buf key_path;   /* --key, else DIR/office.key */
+	char name[256];	       /* the certificate's office name */
 };
 
 static int creds_path(struct buf *out, const char *given, const char *dir, const char *name)
@@ -234,8 +234,9 @@ static int run(struct cmd_ctx *ctx, int argc, char **argv)
 	o.operator= ctx->operator;
 	if (cr.dir || cr.cert_path || cr.ca_path || cr.trust_src) {
 		if (o.schema_path) {
-			rc = cmd_usage_error(&cmd_init_entry, "--schema cannot go with credentials: "
-							      "the schema comes from the trust branch");
+			rc = cmd_usage_error(&cmd_init_entry,
+					     "--schema cannot go with credentials: "
+					     "the schema comes from the trust branch");
 			goto out;
 		}
 		if ((rc = creds_check(&cr, o.office, o.key_path)) < 0)
