@@ -1,5 +1,6 @@
 /*
- * caseledger verify: check the signature of every commit on every branch.
+ * caseledger verify: check every commit on every branch with verify_commit — signature,
+ * certificate, scope, records and role rules.
  */
 #include "config.h"
 
@@ -8,8 +9,8 @@
 
 #include "cmd.h"
 #include "err.h"
-#include "history.h"
 #include "out.h"
+#include "verify.h"
 
 struct verify_state {
 	bool json;
@@ -17,40 +18,45 @@ struct verify_state {
 	json_t *bad; /* JSON array, when json */
 };
 
-static int on_bad(const struct history_verify_bad *b, void *payload)
+static int on_bad(const char *branch, const struct verify_result *r, void *payload)
 {
 	struct verify_state *s = payload;
 	json_t *o;
 
 	s->nbad++;
 	if (!s->json) {
-		printf("BAD %s: %s: %s\n", git_oid_tostr_s(&b->id), history_sig_name(b->sig.status),
-		       b->sig.why);
+		printf("BAD %s: %s: %s\n", r->commit, verify_status_name(r->status), r->detail);
 		return 0;
 	}
-	o = json_pack("{s:s, s:s, s:s}", "commit", git_oid_tostr_s(&b->id), "status",
-		      history_sig_name(b->sig.status), "error", b->sig.why);
+	o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "commit", r->commit, "branch", branch,
+		      "status", verify_status_name(r->status), "rule", r->rule, "signer", r->signer,
+		      "error", r->detail);
 	return o && json_array_append_new(s->bad, o) == 0 ? 0 : err_set(ERR_NOMEM, "out of memory");
 }
 
 static int run(struct cmd_ctx *ctx, int argc, char **argv)
 {
-	static const struct option opts[] = {{"json", no_argument, NULL, 'j'}, {0}};
+	static const struct option opts[] = {
+	    {"json", no_argument, NULL, 'j'}, {"incoming", no_argument, NULL, 'i'}, {0}};
 	struct verify_state s = {0};
 	size_t ncommits, nbranches;
+	unsigned flags = 0;
 	json_t *doc;
 	int c, rc;
 
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		if (c != 'j')
+		if (c == 'j')
+			s.json = true;
+		else if (c == 'i')
+			flags |= VERIFY_INCOMING;
+		else
 			return cmd_usage_error(&cmd_verify_entry, "unknown option");
-		s.json = true;
 	}
 	if (optind != argc)
 		return cmd_usage_error(&cmd_verify_entry, "verify takes no arguments");
 	if (s.json && !(s.bad = json_array()))
 		return err_set(ERR_NOMEM, "out of memory");
-	if ((rc = history_verify_all(ctx->ledger, &ncommits, &nbranches, on_bad, &s)) < 0)
+	if ((rc = verify_all(ctx->ledger, flags, &ncommits, &nbranches, on_bad, &s)) < 0)
 		goto out;
 	if (s.json) {
 		doc = json_pack("{s:I, s:I, s:O, s:b}", "commits", (json_int_t)ncommits, "branches",
@@ -58,8 +64,9 @@ static int run(struct cmd_ctx *ctx, int argc, char **argv)
 		rc = doc ? out_json(doc) : err_set(ERR_NOMEM, "out of memory");
 		json_decref(doc);
 	} else if (s.nbad == 0) {
-		printf("ok: %zu commits on %zu branch%s, every signature good\n", ncommits,
-		       nbranches, nbranches == 1 ? "" : "es");
+		printf("ok: %zu commits on %zu branch%s, every signature good, every change "
+		       "allowed\n",
+		       ncommits, nbranches, nbranches == 1 ? "" : "es");
 	}
 	if (rc == 0 && s.nbad)
 		rc =
@@ -71,10 +78,20 @@ out:
 
 const struct cmd_entry cmd_verify_entry = {
     .name = "verify",
-    .usage = "verify [--json]\n"
+    .usage = "verify [--incoming] [--json]\n"
 	     "\n"
-	     "Exits 7 when any commit is unsigned, badly signed or signed by an untrusted key.",
-    .summary = "check every commit's signature on every branch",
+	     "Checks every commit of every branch: its signature; that the key's certificate\n"
+	     "from the city CA was valid and not revoked at the commit's time (a standalone\n"
+	     "ledger trusts only its own key); that the signer's office may write the branch;\n"
+	     "that every record it changes passes the schema and the role rules for the\n"
+	     "signer's level. Prints one line 'BAD COMMIT: STATUS: signed by …: rule …' per\n"
+	     "failure and exits 7 when any fails.\n"
+	     "\n"
+	     "  --incoming   treat every commit as new from the network: a revoked key is\n"
+	     "               refused whatever the commit's time (git's gpg.ssh.revocationFile)\n"
+	     "  --json       print {commits, branches, bad: [{commit, branch, status, rule,\n"
+	     "               signer, error}], ok}",
+    .summary = "check every commit: signature, certificate, scope, records, role rules",
     .flags = CMD_LEDGER,
     .run = run,
 };

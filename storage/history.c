@@ -10,6 +10,7 @@
 
 #include "err.h"
 #include "history.h"
+#include "trust.h"
 
 const char *history_sig_name(enum history_sig_status s)
 {
@@ -122,14 +123,51 @@ static bool key_trusted(struct ledger *l, const unsigned char pub[SIG_PUBKEY_LEN
 
 int history_check_sig(struct history_sig *out, struct ledger *l, const git_oid *commit)
 {
+	return history_check_sig_flags(out, l, commit, 0);
+}
+
+/* A key the ledger's trust certifies for the commit's time. */
+static int cert_trusted(struct history_sig *out, struct ledger *l, struct trust *t,
+			const git_oid *commit, const unsigned char pub[SIG_PUBKEY_LEN],
+			unsigned flags)
+{
+	static const char *const rules[] = {"", "certificate", "validity", "revocation"};
+	const struct trust_cert *cert;
+	enum trust_verdict v;
+	git_commit *c = NULL;
+	char why[200];
+
+	if (git_commit_lookup(&c, l->repo, commit) < 0)
+		return err_git(ERR_IO, "cannot read commit %s", git_oid_tostr_s(commit));
+	v = trust_signer(&cert, t, pub, (int64_t)git_commit_committer(c)->when.time, flags, why,
+			 sizeof(why));
+	git_commit_free(c);
+	if (cert)
+		snprintf(out->signer, sizeof(out->signer), "%s", cert->code);
+	if (v == TRUST_OK) {
+		out->status = HISTORY_SIG_GOOD;
+		return 0;
+	}
+	out->status = HISTORY_SIG_UNTRUSTED;
+	snprintf(out->rule, sizeof(out->rule), "%s", rules[v]);
+	snprintf(out->why, sizeof(out->why), "signed by key %s%s%s: %s", out->fingerprint,
+		 cert ? " of office " : "", cert ? cert->code : "", why);
+	return 0;
+}
+
+int history_check_sig_flags(struct history_sig *out, struct ledger *l, const git_oid *commit,
+			    unsigned flags)
+{
 	git_buf sig = GIT_BUF_INIT, data = GIT_BUF_INIT;
 	unsigned char pub[SIG_PUBKEY_LEN];
+	struct trust *t = NULL;
 	int rc;
 
 	memset(out, 0, sizeof(*out));
 	rc = git_commit_extract_signature(&sig, &data, l->repo, (git_oid *)commit, "gpgsig");
 	if (rc == GIT_ENOTFOUND) {
 		out->status = HISTORY_SIG_NONE;
+		snprintf(out->rule, sizeof(out->rule), "signature");
 		snprintf(out->why, sizeof(out->why), "commit is not signed");
 		rc = 0;
 		goto out;
@@ -141,13 +179,21 @@ int history_check_sig(struct history_sig *out, struct ledger *l, const git_oid *
 	rc = 0;
 	if (sig_verify(pub, sig.ptr, sig.size, data.ptr, data.size) < 0) {
 		out->status = HISTORY_SIG_BAD;
+		snprintf(out->rule, sizeof(out->rule), "signature");
 		snprintf(out->why, sizeof(out->why), "%s", err_msg());
 		err_clear();
 		goto out;
 	}
 	sig_fingerprint(out->fingerprint, pub);
+	if ((rc = trust_get(&t, l)) < 0)
+		goto out;
+	if (t) {
+		rc = cert_trusted(out, l, t, commit, pub, flags);
+		goto out;
+	}
 	if (!key_trusted(l, pub, out->signer)) {
 		out->status = HISTORY_SIG_UNTRUSTED;
+		snprintf(out->rule, sizeof(out->rule), "key");
 		snprintf(out->why, sizeof(out->why),
 			 "signed by key %s, which this ledger does not trust", out->fingerprint);
 		goto out;

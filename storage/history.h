@@ -24,7 +24,9 @@ struct history_sig {
 	enum history_sig_status status;
 	char signer[OFFICE_CODE_MAX + 1];      /* the trusted principal, when GOOD */
 	char fingerprint[SIG_FINGERPRINT_LEN]; /* the signing key, when it could be read */
-	char why[256];			       /* for anything but GOOD */
+	char why[512];			       /* for anything but GOOD */
+	char rule[16]; /* the rule that failed: "signature", "key", "certificate", "validity",
+			  "revocation"; "" when GOOD */
 };
 
 /* What a caseledger commit says about itself. Strings are owned (history_info_release). */
@@ -46,6 +48,14 @@ void history_info_release(struct history_info *info);
 /* Check a commit's SSHSIG against the keys this ledger trusts. Fills out; returns 0
  * whatever the verdict (errors only for I/O). */
 int history_check_sig(struct history_sig *out, struct ledger *l, const git_oid *commit);
+
+/*
+ * The same with flags (trust.h: TRUST_STRICT_REVOCATION). A standalone ledger (no
+ * DIR/ca.pem) trusts only its own key; a ledger in the city's trust accepts a key whose
+ * certificate from the CA is valid at the commit's committer time and not revoked then.
+ */
+int history_check_sig_flags(struct history_sig *out, struct ledger *l, const git_oid *commit,
+			    unsigned flags);
 
 /* "good", "unsigned", "bad", "untrusted" */
 const char *history_sig_name(enum history_sig_status s);

@@ -21,6 +21,7 @@
 #include "err.h"
 #include "index.h"
 #include "ledger.h"
+#include "trust.h"
 #include "util.h"
 
 /* Transactions with more changes than this write one pack instead of loose objects. */
@@ -339,6 +340,7 @@ void ledger_free(struct ledger *l)
 {
 	if (!l)
 		return;
+	trust_free(l->trust);
 	git_repository_free(l->repo);
 	schema_free(l->schema);
 	sig_key_free(l->key);
@@ -913,6 +915,17 @@ out:
 	return rc;
 }
 
+static int init_setup(const char *tmp, const struct ledger_init_opts *o)
+{
+	struct ledger *l = NULL;
+	int rc;
+
+	if ((rc = ledger_open(&l, tmp)) == 0)
+		rc = o->setup(l, o->setup_payload);
+	ledger_free(l);
+	return rc;
+}
+
 static int init_in(const char *tmp, const struct ledger_init_opts *o)
 {
 	git_repository_init_options gopts;
@@ -938,6 +951,8 @@ static int init_in(const char *tmp, const struct ledger_init_opts *o)
 	if ((rc = util_join(&path, tmp, "index.db")) < 0 || (rc = index_create(path.ptr)) < 0)
 		goto out;
 	if ((rc = init_first_commit(&l, o->operator)) < 0)
+		goto out;
+	if (o->setup && (rc = init_setup(tmp, o)) < 0)
 		goto out;
 	rc = util_fsync_dir(tmp);
 out:

@@ -27,6 +27,8 @@
 #include "schema.h"
 #include "sig.h"
 
+struct trust;
+
 #define LEDGER_FORMAT  1
 #define LEDGER_REF_MAX 64
 
@@ -40,6 +42,7 @@ struct ledger {
 	struct schema *schema;		   /* what records are checked against */
 	struct sig_key *key;		   /* the office key */
 	unsigned char pub[SIG_PUBKEY_LEN]; /* its public half */
+	struct trust *trust;		   /* what it trusts (trust.h): trust_get loads it */
 };
 
 struct ledger_init_opts {
@@ -49,6 +52,10 @@ struct ledger_init_opts {
 	const char *schema_path; /* schema file, or NULL for the built-in default */
 	const char *key_path;	 /* existing private key to use, or NULL to generate one */
 	const char *operator;	 /* who creates it (first commit's author), or NULL */
+	/* Called with the new ledger, opened in its temporary directory, before it is moved
+	 * into place (CA, certificates, trust branch); a failure removes everything. */
+	int (*setup)(struct ledger *l, void *payload);
+	void *setup_payload;
 };
 
 /*
