@@ -221,6 +221,17 @@ out:
 	return rc;
 }
 
+int ledger_ref_cas(struct ledger *l, const char *ref, const git_oid *expected, const git_oid *id)
+{
+	int lock = -1, rc;
+
+	if ((rc = writer_lock(&lock, l, ref)) < 0)
+		return rc;
+	rc = ref_cas(l->repo, ref, id, expected);
+	writer_unlock(lock);
+	return rc;
+}
+
 /* --- opening ------------------------------------------------------------------------- */
 
 static int config_string(char **out, git_config *cfg, const char *key, bool required,
@@ -611,6 +622,69 @@ out:
 	return rc;
 }
 
+/* Add id (of type type) and, for a tree, what it reaches, unless the ledger has it. */
+static int pack_add(git_packbuilder *pb, git_odb *have, git_repository *from, const git_oid *id,
+		    git_object_t type, size_t *n)
+{
+	git_tree *tree = NULL;
+	size_t i;
+	int rc = 0;
+
+	if (git_odb_exists_ext(have, id, GIT_ODB_LOOKUP_NO_REFRESH))
+		return 0; /* and so does everything it reaches */
+	if (git_packbuilder_insert(pb, id, NULL) < 0)
+		return err_git(ERR_IO, "cannot pack object %s", git_oid_tostr_s(id));
+	(*n)++;
+	if (type != GIT_OBJECT_TREE)
+		return 0;
+	if (git_tree_lookup(&tree, from, id) < 0)
+		return err_git(ERR_IO, "cannot read tree %s", git_oid_tostr_s(id));
+	for (i = 0; i < git_tree_entrycount(tree) && rc == 0; i++) {
+		const git_tree_entry *e = git_tree_entry_byindex(tree, i);
+
+		rc = pack_add(pb, have, from, git_tree_entry_id(e), git_tree_entry_type(e), n);
+	}
+	git_tree_free(tree);
+	return rc;
+}
+
+int ledger_pack_tree(struct ledger *l, git_repository *from, const git_oid *tree,
+		     size_t *nobjects)
+{
+	git_packbuilder *pb = NULL;
+	git_odb *odb = NULL;
+	git_odb_writepack *wp = NULL;
+	git_indexer_progress stats = {0};
+	git_buf pack = GIT_BUF_INIT;
+	size_t n = 0;
+	int rc;
+
+	if (git_repository_odb(&odb, l->repo) < 0 || git_packbuilder_new(&pb, from) < 0) {
+		rc = err_git(ERR_IO, "cannot prepare a pack");
+		goto out;
+	}
+	git_packbuilder_set_threads(pb, 1);
+	if ((rc = pack_add(pb, odb, from, tree, GIT_OBJECT_TREE, &n)) < 0 || n == 0)
+		goto out;
+	if (git_packbuilder_write_buf(&pack, pb) < 0 ||
+	    git_odb_write_pack(&wp, odb, NULL, NULL) < 0 ||
+	    wp->append(wp, pack.ptr, pack.size, &stats) < 0 || wp->commit(wp, &stats) < 0) {
+		rc = err_git(ERR_IO, "cannot write a pack of %zu objects", n);
+		goto out;
+	}
+	/* This handle must see the new pack before it writes a commit. */
+	git_odb_refresh(odb);
+out:
+	if (nobjects)
+		*nobjects = n;
+	if (wp)
+		wp->free(wp);
+	git_buf_dispose(&pack);
+	git_packbuilder_free(pb);
+	git_odb_free(odb);
+	return rc;
+}
+
 /*
  * Large transactions: build every object in memory (mempack) on a second handle of the
  * repository and write them as one pack, so an import does not create a loose file per
@@ -619,11 +693,8 @@ out:
 static int txn_write_pack(git_oid *out, struct ledger_txn *t)
 {
 	git_repository *repo = NULL;
-	git_odb *odb = NULL, *main_odb = NULL;
+	git_odb *odb = NULL;
 	git_odb_backend *mem = NULL;
-	git_odb_writepack *wp = NULL;
-	git_indexer_progress stats = {0};
-	git_buf pack = GIT_BUF_INIT;
 	int rc;
 
 	if (git_repository_open_bare(&repo, t->ledger->dir) < 0 ||
@@ -634,22 +705,9 @@ static int txn_write_pack(git_oid *out, struct ledger_txn *t)
 	}
 	if ((rc = txn_write_objects(out, t, repo)) < 0)
 		goto out;
-	if (git_mempack_dump(&pack, repo, mem) < 0 ||
-	    git_odb_write_pack(&wp, odb, NULL, NULL) < 0 ||
-	    wp->append(wp, pack.ptr, pack.size, &stats) < 0 || wp->commit(wp, &stats) < 0) {
-		rc = err_git(ERR_IO, "cannot write the pack of %zu records", t->nchanges);
-		goto out;
-	}
-	/* The main handle must see the new pack before it writes the commit. */
-	if (git_repository_odb(&main_odb, t->ledger->repo) == 0) {
-		git_odb_refresh(main_odb);
-		git_odb_free(main_odb);
-	}
-	rc = 0;
+	/* git_mempack_dump packs only what commits in the store reach: walk the tree. */
+	rc = ledger_pack_tree(t->ledger, repo, out, NULL);
 out:
-	if (wp)
-		wp->free(wp);
-	git_buf_dispose(&pack);
 	if (mem)
 		git_mempack_reset(mem);
 	git_odb_free(odb);
