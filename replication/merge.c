@@ -973,6 +973,7 @@ static int virtual_base(git_oid *out, struct mctx *c, git_oid *ids, size_t n, in
 		if (has_base && (rc = virtual_base(&vb, c, bases.ids, bases.count, depth + 1)) < 0)
 			goto out;
 		git_oidarray_dispose(&bases);
+		memset(&bases, 0, sizeof(bases));
 		if ((rc = commit_tree_id(&next, c->repo, &ids[i])) < 0)
 			goto out;
 		if ((rc = m3_init(&m, c, i == 1 ? &ids[0] : NULL, &ids[i])) == 0)
