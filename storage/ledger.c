@@ -622,9 +622,14 @@ out:
 	return rc;
 }
 
-/* Add id (of type type) and, for a tree, what it reaches, unless the ledger has it. */
-static int pack_add(git_packbuilder *pb, git_odb *have, git_repository *from, const git_oid *id,
-		    git_object_t type, size_t *n)
+struct oid_list {
+	git_oid *ids;
+	size_t n, cap;
+};
+
+/* Collect id (of type type) and, for a tree, what it reaches, unless the ledger has it. */
+static int pack_collect(struct oid_list *out, git_odb *have, git_repository *from,
+			const git_oid *id, git_object_t type)
 {
 	git_tree *tree = NULL;
 	size_t i;
@@ -632,9 +637,16 @@ static int pack_add(git_packbuilder *pb, git_odb *have, git_repository *from, co
 
 	if (git_odb_exists_ext(have, id, GIT_ODB_LOOKUP_NO_REFRESH))
 		return 0; /* and so does everything it reaches */
-	if (git_packbuilder_insert(pb, id, NULL) < 0)
-		return err_git(ERR_IO, "cannot pack object %s", git_oid_tostr_s(id));
-	(*n)++;
+	if (out->n == out->cap) {
+		size_t cap = out->cap ? out->cap * 2 : 64;
+		git_oid *ids = realloc(out->ids, cap * sizeof(*ids));
+
+		if (!ids)
+			return err_set(ERR_NOMEM, "out of memory");
+		out->ids = ids;
+		out->cap = cap;
+	}
+	out->ids[out->n++] = *id;
 	if (type != GIT_OBJECT_TREE)
 		return 0;
 	if (git_tree_lookup(&tree, from, id) < 0)
@@ -642,46 +654,84 @@ static int pack_add(git_packbuilder *pb, git_odb *have, git_repository *from, co
 	for (i = 0; i < git_tree_entrycount(tree) && rc == 0; i++) {
 		const git_tree_entry *e = git_tree_entry_byindex(tree, i);
 
-		rc = pack_add(pb, have, from, git_tree_entry_id(e), git_tree_entry_type(e), n);
+		rc = pack_collect(out, have, from, git_tree_entry_id(e), git_tree_entry_type(e));
 	}
 	git_tree_free(tree);
+	return rc;
+}
+
+/* Few objects: loose files, as an amendment writes them. */
+static int copy_loose(git_odb *to, git_repository *from, const struct oid_list *list)
+{
+	git_odb *src = NULL;
+	git_odb_object *obj = NULL;
+	git_oid id;
+	size_t i;
+	int rc = 0;
+
+	if (git_repository_odb(&src, from) < 0)
+		return err_git(ERR_IO, "cannot read the new objects");
+	for (i = 0; i < list->n && rc == 0; i++) {
+		if (git_odb_read(&obj, src, &list->ids[i]) < 0 ||
+		    git_odb_write(&id, to, git_odb_object_data(obj), git_odb_object_size(obj),
+				  git_odb_object_type(obj)) < 0)
+			rc = err_git(ERR_IO, "cannot write object %s", git_oid_tostr_s(&list->ids[i]));
+		git_odb_object_free(obj);
+		obj = NULL;
+	}
+	git_odb_free(src);
 	return rc;
 }
 
 int ledger_pack_tree(struct ledger *l, git_repository *from, const git_oid *tree,
 		     size_t *nobjects)
 {
+	struct oid_list list = {0};
 	git_packbuilder *pb = NULL;
 	git_odb *odb = NULL;
 	git_odb_writepack *wp = NULL;
 	git_indexer_progress stats = {0};
 	git_buf pack = GIT_BUF_INIT;
-	size_t n = 0;
+	size_t i;
 	int rc;
 
-	if (git_repository_odb(&odb, l->repo) < 0 || git_packbuilder_new(&pb, from) < 0) {
+	if (git_repository_odb(&odb, l->repo) < 0) {
+		rc = err_git(ERR_IO, "cannot open the object database");
+		goto out;
+	}
+	if ((rc = pack_collect(&list, odb, from, tree, GIT_OBJECT_TREE)) < 0 || list.n == 0)
+		goto out;
+	if (list.n <= LEDGER_PACK_THRESHOLD) {
+		rc = copy_loose(odb, from, &list);
+		goto out;
+	}
+	if (git_packbuilder_new(&pb, from) < 0) {
 		rc = err_git(ERR_IO, "cannot prepare a pack");
 		goto out;
 	}
 	git_packbuilder_set_threads(pb, 1);
-	if ((rc = pack_add(pb, odb, from, tree, GIT_OBJECT_TREE, &n)) < 0 || n == 0)
-		goto out;
+	for (i = 0; i < list.n; i++)
+		if (git_packbuilder_insert(pb, &list.ids[i], NULL) < 0) {
+			rc = err_git(ERR_IO, "cannot pack object %s", git_oid_tostr_s(&list.ids[i]));
+			goto out;
+		}
 	if (git_packbuilder_write_buf(&pack, pb) < 0 ||
 	    git_odb_write_pack(&wp, odb, NULL, NULL) < 0 ||
 	    wp->append(wp, pack.ptr, pack.size, &stats) < 0 || wp->commit(wp, &stats) < 0) {
-		rc = err_git(ERR_IO, "cannot write a pack of %zu objects", n);
+		rc = err_git(ERR_IO, "cannot write a pack of %zu objects", list.n);
 		goto out;
 	}
 	/* This handle must see the new pack before it writes a commit. */
 	git_odb_refresh(odb);
 out:
 	if (nobjects)
-		*nobjects = n;
+		*nobjects = list.n;
 	if (wp)
 		wp->free(wp);
 	git_buf_dispose(&pack);
 	git_packbuilder_free(pb);
 	git_odb_free(odb);
+	free(list.ids);
 	return rc;
 }
 

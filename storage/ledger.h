@@ -159,7 +159,8 @@ int ledger_ref_cas(struct ledger *l, const char *ref, const git_oid *expected, c
 /*
  * Store every object reachable from tree that l's repository lacks, reading them through
  * from (a handle whose object database holds them, e.g. one with an in-memory backend),
- * as one pack written durably into l's repository. *nobjects (if given) gets the count.
+ * durably into l's repository: loose up to 512 objects, else as one pack. *nobjects (if
+ * given) gets the count.
  */
 int ledger_pack_tree(struct ledger *l, git_repository *from, const git_oid *tree,
 		     size_t *nobjects);
