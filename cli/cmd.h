@@ -45,6 +45,7 @@ struct cmd_entry {
 extern const struct cmd_entry cmd_init_entry, cmd_add_entry, cmd_amend_entry, cmd_void_entry,
     cmd_show_entry, cmd_log_entry, cmd_verify_entry, cmd_signers_entry, cmd_schema_entry;
 extern const struct cmd_entry cmd_ca_entry;
+extern const struct cmd_entry cmd_merge_entry, cmd_conflicts_entry, cmd_resolve_entry;
 
 /* NULL-terminated, in the order `caseledger help` lists them. */
 extern const struct cmd_entry *const cmd_table[];

@@ -217,8 +217,7 @@ out:
 	return rc;
 }
 
-/* Move ref from expected to id under the writer lock. */
-static int ref_update(struct ledger *l, const char *ref, const git_oid *id, const git_oid *expected)
+int ledger_ref_cas(struct ledger *l, const char *ref, const git_oid *expected, const git_oid *id)
 {
 	int lock = -1, rc;
 
@@ -238,7 +237,7 @@ int ledger_commit_tree(git_oid *out, struct ledger *l, const char *ref, const gi
 	if ((rc = commit_write(out, l, l->repo, tree_id, parents, nparents, message, operator,
 			       when_ms)) < 0)
 		return rc;
-	return ref_update(l, ref, out, expected);
+	return ledger_ref_cas(l, ref, expected, out);
 }
 
 /* --- opening ------------------------------------------------------------------------- */
@@ -671,64 +670,129 @@ out:
 	return rc;
 }
 
-/* Write the commit for the staged changes (blobs, trees, commit object) into repo. */
-static int txn_write_commit(git_oid *out, struct ledger_txn *t, git_repository *repo,
-			    const char *message, const char *operator)
-{
-	git_commit *parent = NULL;
-	const git_commit *parents[1];
-	git_oid tree;
-	int rc;
+struct oid_list {
+	git_oid *ids;
+	size_t n, cap;
+};
 
-	if ((rc = txn_write_objects(&tree, t, repo)) < 0)
-		return rc;
-	if (t->has_head) {
-		if (git_commit_lookup(&parent, repo, &t->head) < 0)
-			return err_git(ERR_IO, "cannot read the branch head");
-		parents[0] = parent;
+/* Collect id (of type type) and, for a tree, what it reaches, unless the ledger has it. */
+static int pack_collect(struct oid_list *out, git_odb *have, git_repository *from,
+			const git_oid *id, git_object_t type)
+{
+	git_tree *tree = NULL;
+	size_t i;
+	int rc = 0;
+
+	if (git_odb_exists_ext(have, id, GIT_ODB_LOOKUP_NO_REFRESH))
+		return 0; /* and so does everything it reaches */
+	if (out->n == out->cap) {
+		size_t cap = out->cap ? out->cap * 2 : 64;
+		git_oid *ids = realloc(out->ids, cap * sizeof(*ids));
+
+		if (!ids)
+			return err_set(ERR_NOMEM, "out of memory");
+		out->ids = ids;
+		out->cap = cap;
 	}
-	rc = commit_write(out, t->ledger, repo, &tree, parents, t->has_head ? 1 : 0,
-			  message, operator, t->stamp.ms);
-	git_commit_free(parent);
+	out->ids[out->n++] = *id;
+	if (type != GIT_OBJECT_TREE)
+		return 0;
+	if (git_tree_lookup(&tree, from, id) < 0)
+		return err_git(ERR_IO, "cannot read tree %s", git_oid_tostr_s(id));
+	for (i = 0; i < git_tree_entrycount(tree) && rc == 0; i++) {
+		const git_tree_entry *e = git_tree_entry_byindex(tree, i);
+
+		rc = pack_collect(out, have, from, git_tree_entry_id(e), git_tree_entry_type(e));
+	}
+	git_tree_free(tree);
 	return rc;
 }
 
-/* Pack everything reachable from commit and not from the old head; write it durably. */
-static int pack_new_objects(git_repository *repo, const git_oid *commit, const git_oid *old)
+/* Few objects: loose files, as an amendment writes them. */
+static int copy_loose(git_odb *to, git_repository *from, const struct oid_list *list)
 {
+	git_odb *src = NULL;
+	git_odb_object *obj = NULL;
+	git_oid id;
+	size_t i;
+	int rc = 0;
+
+	if (git_repository_odb(&src, from) < 0)
+		return err_git(ERR_IO, "cannot read the new objects");
+	for (i = 0; i < list->n && rc == 0; i++) {
+		if (git_odb_read(&obj, src, &list->ids[i]) < 0 ||
+		    git_odb_write(&id, to, git_odb_object_data(obj), git_odb_object_size(obj),
+				  git_odb_object_type(obj)) < 0)
+			rc = err_git(ERR_IO, "cannot write object %s", git_oid_tostr_s(&list->ids[i]));
+		git_odb_object_free(obj);
+		obj = NULL;
+	}
+	git_odb_free(src);
+	return rc;
+}
+
+int ledger_pack_tree(struct ledger *l, git_repository *from, const git_oid *tree,
+		     size_t *nobjects)
+{
+	struct oid_list list = {0};
 	git_packbuilder *pb = NULL;
-	git_revwalk *walk = NULL;
 	git_odb *odb = NULL;
 	git_odb_writepack *wp = NULL;
 	git_indexer_progress stats = {0};
 	git_buf pack = GIT_BUF_INIT;
-	int rc = 0;
+	size_t i;
+	int rc;
 
-	if (git_packbuilder_new(&pb, repo) < 0 || git_revwalk_new(&walk, repo) < 0 ||
-	    git_revwalk_push(walk, commit) < 0 || (old && git_revwalk_hide(walk, old) < 0) ||
-	    git_packbuilder_insert_walk(pb, walk) < 0 || git_packbuilder_write_buf(&pack, pb) < 0 ||
-	    git_repository_odb(&odb, repo) < 0 || git_odb_write_pack(&wp, odb, NULL, NULL) < 0 ||
-	    wp->append(wp, pack.ptr, pack.size, &stats) < 0 || wp->commit(wp, &stats) < 0)
-		rc = err_git(ERR_IO, "cannot write the pack of the new objects");
+	if (git_repository_odb(&odb, l->repo) < 0) {
+		rc = err_git(ERR_IO, "cannot open the object database");
+		goto out;
+	}
+	if ((rc = pack_collect(&list, odb, from, tree, GIT_OBJECT_TREE)) < 0 || list.n == 0)
+		goto out;
+	if (list.n <= LEDGER_PACK_THRESHOLD) {
+		rc = copy_loose(odb, from, &list);
+		goto out;
+	}
+	if (git_packbuilder_new(&pb, from) < 0) {
+		rc = err_git(ERR_IO, "cannot prepare a pack");
+		goto out;
+	}
+	git_packbuilder_set_threads(pb, 1);
+	for (i = 0; i < list.n; i++)
+		if (git_packbuilder_insert(pb, &list.ids[i], NULL) < 0) {
+			rc = err_git(ERR_IO, "cannot pack object %s", git_oid_tostr_s(&list.ids[i]));
+			goto out;
+		}
+	if (git_packbuilder_write_buf(&pack, pb) < 0 ||
+	    git_odb_write_pack(&wp, odb, NULL, NULL) < 0 ||
+	    wp->append(wp, pack.ptr, pack.size, &stats) < 0 || wp->commit(wp, &stats) < 0) {
+		rc = err_git(ERR_IO, "cannot write a pack of %zu objects", list.n);
+		goto out;
+	}
+	/* This handle must see the new pack before it writes a commit. */
+	git_odb_refresh(odb);
+out:
+	if (nobjects)
+		*nobjects = list.n;
 	if (wp)
 		wp->free(wp);
-	git_odb_free(odb);
 	git_buf_dispose(&pack);
-	git_revwalk_free(walk);
 	git_packbuilder_free(pb);
+	git_odb_free(odb);
+	free(list.ids);
 	return rc;
 }
 
 /*
  * Large transactions: build every object in memory (mempack) on a second handle of the
- * repository and write them as one pack, so an import does not create a loose file per
- * record. The second handle is dropped, so later writes go to the normal backends.
+ * repository, then store what the new tree adds as one pack (ledger_pack_tree), so an
+ * import does not create a loose file per record. The second handle is dropped, so later
+ * writes go to the normal backends.
  */
-static int txn_commit_packed(git_oid *out, struct ledger_txn *t, const char *message,
-			     const char *operator)
+static int txn_write_pack(git_oid *out, struct ledger_txn *t)
 {
 	git_repository *repo = NULL;
-	git_odb *odb = NULL, *main_odb = NULL;
+	git_odb *odb = NULL;
 	git_odb_backend *mem = NULL;
 	bool owned = false; /* mem belongs to odb once added */
 	int rc;
@@ -739,14 +803,10 @@ static int txn_commit_packed(git_oid *out, struct ledger_txn *t, const char *mes
 		rc = err_git(ERR_IO, "cannot prepare a pack for %zu records", t->nchanges);
 		goto out;
 	}
-	if ((rc = txn_write_commit(out, t, repo, message, operator)) < 0 ||
-	    (rc = pack_new_objects(repo, out, t->has_head ? &t->head : NULL)) < 0)
+	if ((rc = txn_write_objects(out, t, repo)) < 0)
 		goto out;
-	/* The main handle must see the new pack before the ref points into it. */
-	if (git_repository_odb(&main_odb, t->ledger->repo) == 0) {
-		git_odb_refresh(main_odb);
-		git_odb_free(main_odb);
-	}
+	/* git_mempack_dump packs only what commits in the store reach: walk the tree. */
+	rc = ledger_pack_tree(t->ledger, repo, out, NULL);
 out:
 	if (mem && owned)
 		git_mempack_reset(mem);
@@ -760,9 +820,12 @@ out:
 int ledger_txn_commit(struct ledger_txn *t, const struct ledger_commit_info *info, git_oid *out)
 {
 	struct ledger *l = t->ledger;
+	git_commit *parent = NULL;
+	const git_commit *parents[1];
 	struct buf msg = BUF_INIT;
 	char ref[LEDGER_REF_MAX];
 	const char *op;
+	git_oid tree;
 	int rc;
 
 	if (t->nchanges == 0)
@@ -771,14 +834,21 @@ int ledger_txn_commit(struct ledger_txn *t, const struct ledger_commit_info *inf
 	    (rc = ledger_operator(&op, l, info->operator)) < 0 ||
 	    (rc = ledger_message(&msg, l, info->subject, info->reason, op, t->stamp_text)) < 0)
 		goto out;
-	if (t->nchanges > LEDGER_PACK_THRESHOLD)
-		rc = txn_commit_packed(out, t, msg.ptr, op);
-	else
-		rc = txn_write_commit(out, t, l->repo, msg.ptr, op);
+	rc = t->nchanges > LEDGER_PACK_THRESHOLD ? txn_write_pack(&tree, t)
+						 : txn_write_objects(&tree, t, l->repo);
 	if (rc < 0)
 		goto out;
-	rc = ref_update(l, ref, out, t->has_head ? &t->head : NULL);
+	if (t->has_head) {
+		if (git_commit_lookup(&parent, l->repo, &t->head) < 0) {
+			rc = err_git(ERR_IO, "cannot read the branch head");
+			goto out;
+		}
+		parents[0] = parent;
+	}
+	rc = ledger_commit_tree(out, l, ref, t->has_head ? &t->head : NULL, &tree, parents,
+				t->has_head ? 1 : 0, msg.ptr, op, t->stamp.ms);
 out:
+	git_commit_free(parent);
 	buf_release(&msg);
 	return rc;
 }

@@ -159,6 +159,21 @@ int ledger_commit_tree(git_oid *out, struct ledger *l, const char *ref, const gi
 		       const git_oid *tree, const git_commit **parents, size_t nparents,
 		       const char *message, const char *operator, uint64_t when_ms);
 
+/*
+ * Move ref from expected (NULL: ref must not exist) to id by compare-and-swap, under the
+ * ledger's writer lock, durably. For fast-forwards. ERR_CONFLICT when the ref moved.
+ */
+int ledger_ref_cas(struct ledger *l, const char *ref, const git_oid *expected, const git_oid *id);
+
+/*
+ * Store every object reachable from tree that l's repository lacks, reading them through
+ * from (a handle whose object database holds them, e.g. one with an in-memory backend),
+ * durably into l's repository: loose up to 512 objects, else as one pack. *nobjects (if
+ * given) gets the count.
+ */
+int ledger_pack_tree(struct ledger *l, git_repository *from, const git_oid *tree,
+		     size_t *nobjects);
+
 /* Build a commit message: subject, blank line, reason, blank line, trailers. */
 int ledger_message(struct buf *out, struct ledger *l, const char *subject, const char *reason,
 		   const char *operator, const char * hlc);

@@ -2071,3 +2071,13 @@ int schema_validate(const struct schema *s, const json_t *old, const json_t *rec
 		return rc;
 	return check_changes(&c, old, rec, level);
 }
+
+int schema_check(const struct schema *s, const json_t *rec)
+{
+	struct vctx c = {.s = s, .rec = rec};
+	int rc;
+
+	if ((rc = check_head(&c, rec)) < 0 || (rc = check_keys(&c, rec)) < 0)
+		return rc;
+	return check_fields(&c, rec);
+}

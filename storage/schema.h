@@ -154,6 +154,14 @@ int schema_apply_defaults(const struct schema_type *t, json_t *rec);
 int schema_validate(const struct schema *s, const json_t *old, const json_t *rec,
 		    enum office_level level);
 
+/*
+ * Check a record's structure only: known type and id prefix, no unknown keys, value kinds
+ * and limits, required fields, checks between fields, void_reason with void. No workflow
+ * transitions or role rules: for records assembled by merge from values both sides already
+ * passed. ERR_INVALID with a message naming the record and field, as schema_validate.
+ */
+int schema_check(const struct schema *s, const json_t *rec);
+
 /* Rank of value in f's workflow order; -1 when f has no order or value is not in it. */
 int schema_rank(const struct schema_field *f, const char *value);
 

@@ -897,6 +897,43 @@ static void test_load_file(void **state)
 	assert_null(s);
 }
 
+/* schema_check: structure only. Transitions and role rules are not its business. */
+static void test_schema_check(void **state)
+{
+	json_t *r;
+
+	r = J(CASE);
+	expect(schema_check(S, r), 0, NULL);
+	json_decref(r);
+	/* approved by a community: schema_validate refuses it, schema_check does not */
+	r = with(CASE, "status", "\"approved\"");
+	expect(schema_validate(S, NULL, r, LEVEL_COMMUNITY), ERR_INVALID, NULL);
+	expect(schema_check(S, r), 0, NULL);
+	json_decref(r);
+	r = with(CASE, "status", "\"pending\"");
+	expect(schema_check(S, r), ERR_INVALID, "field 'status' wants one of");
+	json_decref(r);
+	r = with(CASE, "subject", NULL);
+	expect(schema_check(S, r), ERR_INVALID, "field 'subject' is required");
+	json_decref(r);
+	r = with(CASE, "colour", "\"red\"");
+	expect(schema_check(S, r), ERR_INVALID, "unknown field 'colour'");
+	json_decref(r);
+	r = with(MEDICAL, "assisted", "500000");
+	expect(schema_check(S, r), ERR_INVALID,
+	       "field 'assisted' (500000) must be <= field 'self_paid'");
+	json_decref(r);
+	r = with(CASE, "void", "true");
+	expect(schema_check(S, r), ERR_INVALID, "'void_reason' is required");
+	json_decref(r);
+	r = with(CASE, "id", "\"P-120112001001-1\"");
+	expect(schema_check(S, r), ERR_INVALID, "must start with 'C-'");
+	json_decref(r);
+	r = with(HOUSEHOLD, "members", "[\"P-120112001001-1\", \"P-120112001001-1\"]");
+	expect(schema_check(S, r), ERR_INVALID, "twice");
+	json_decref(r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -927,6 +964,7 @@ int main(void)
 	    cmocka_unit_test(test_schema_minimal),
 	    cmocka_unit_test(test_schema_errors),
 	    cmocka_unit_test(test_load_file),
+	    cmocka_unit_test(test_schema_check),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

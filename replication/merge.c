@@ -1,0 +1,1179 @@
+/*
+ * merge: the record-level three-way merge (see merge.h for the rules and outcomes).
+ *
+ * A merge works on a second handle of the repository whose object database has an
+ * in-memory pack (mempack) in front: every tree and blob it builds, including virtual
+ * bases, goes there first. When the result is to be kept, the objects are written as one
+ * pack (fsync'ed) before the merge commit; otherwise they vanish with the handle.
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <git2/sys/mempack.h>
+#include <git2/sys/odb_backend.h>
+#include <openssl/evp.h>
+
+#include "err.h"
+#include "merge.h"
+#include "util.h"
+
+/* Virtual bases nest this deep at most (a criss-cross of criss-crosses of …). */
+#define MERGE_MAX_DEPTH 16
+
+static const char crockford[] = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+
+/* One merge: the repository handle with the in-memory object store. */
+struct mctx {
+	struct ledger *l;
+	git_repository *repo; /* second handle on l->dir; writes go to mem */
+	git_odb *odb;	      /* its object database */
+	git_odb_backend *mem; /* the mempack backend, owned by odb */
+	size_t nwritten;      /* objects written to mem */
+};
+
+/* One three-way merge of trees (the top one, or one building a virtual base). */
+struct m3 {
+	struct mctx *c;
+	const git_oid *commit[2]; /* heads of ours [0] and theirs [1]; NULL: virtual */
+	json_t *discarded;	  /* as merge_result.discarded */
+	json_t *conflicts;	  /* as merge_result.conflicts */
+	json_t *records;	  /* conflict records to add: id -> record */
+	json_t *notes;		  /* as merge_result.notes */
+	size_t nrecords;
+};
+
+/* One record changed on both sides. */
+struct rm {
+	struct m3 *m;
+	const char *id;
+	const struct schema_type *type;
+	json_t *base;	   /* NULL: added on both sides */
+	json_t *side[2];   /* ours, theirs */
+	char *enc[2];	   /* their canonical encodings */
+	struct hlc hlc[2]; /* their stamps */
+	char hlc_max[HLC_TEXT_MAX];
+	int winner;	   /* the lww winner: 0 or 1 */
+	json_t *discarded; /* this record's, moved to m when it is done */
+	json_t *conflicts;
+	json_t *records;
+};
+
+const char *merge_outcome_name(enum merge_outcome o)
+{
+	switch (o) {
+	case MERGE_UP_TO_DATE:
+		return "up-to-date";
+	case MERGE_FAST_FORWARD:
+		return "fast-forward";
+	case MERGE_MERGED:
+		return "merged";
+	}
+	return "unknown";
+}
+
+void merge_result_release(struct merge_result *r)
+{
+	if (!r)
+		return;
+	json_decref(r->discarded);
+	json_decref(r->conflicts);
+	json_decref(r->notes);
+	free(r->message);
+	memset(r, 0, sizeof(*r));
+}
+
+static int nomem(void)
+{
+	return err_set(ERR_NOMEM, "out of memory");
+}
+
+/* Compact JSON text of v (NULL: ""); caller frees. NULL only when out of memory. */
+static char *dump(const json_t *v)
+{
+	if (!v)
+		return strdup("");
+	return json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
+}
+
+static bool same_value(const json_t *a, const json_t *b)
+{
+	return (!a && !b) || (a && b && json_equal(a, b));
+}
+
+static bool same_entry(const git_tree_entry *a, const git_tree_entry *b)
+{
+	if (!a || !b)
+		return !a && !b;
+	return git_oid_equal(git_tree_entry_id(a), git_tree_entry_id(b)) &&
+	       git_tree_entry_filemode(a) == git_tree_entry_filemode(b);
+}
+
+/* --- the in-memory object store ------------------------------------------------------- */
+
+static int mctx_open(struct mctx *c, struct ledger *l)
+{
+	memset(c, 0, sizeof(*c));
+	c->l = l;
+	if (git_repository_open_bare(&c->repo, l->dir) < 0 ||
+	    git_repository_odb(&c->odb, c->repo) < 0 || git_mempack_new(&c->mem) < 0)
+		return err_git(ERR_IO, "cannot open '%s' for a merge", l->dir);
+	if (git_odb_add_backend(c->odb, c->mem, 1000) < 0) {
+		c->mem->free(c->mem);
+		c->mem = NULL;
+		return err_git(ERR_IO, "cannot prepare the merge's object store");
+	}
+	return 0;
+}
+
+/* Write what the merged tree needs into the repository as one pack, durably. */
+static int mctx_flush(struct mctx *c, const git_oid *tree)
+{
+	if (c->nwritten == 0)
+		return 0;
+	return ledger_pack_tree(c->l, c->repo, tree, NULL);
+}
+
+static void mctx_close(struct mctx *c)
+{
+	if (c->mem)
+		git_mempack_reset(c->mem);
+	git_odb_free(c->odb);
+	git_repository_free(c->repo);
+	memset(c, 0, sizeof(*c));
+}
+
+static int write_blob(git_oid *out, struct mctx *c, const char *data, size_t len)
+{
+	if (git_blob_create_from_buffer(out, c->repo, data, len) < 0)
+		return err_git(ERR_IO, "cannot write a merged record");
+	c->nwritten++;
+	return 0;
+}
+
+/* --- small pieces ----------------------------------------------------------------------- */
+
+int merge_conflict_id(char out[RECORD_ID_MAX], const char *record, const char *field, const char *a,
+		      const char *b)
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0;
+	char office[13], suffix[33];
+	const char *lo = strcmp(a, b) <= 0 ? a : b, *hi = lo == a ? b : a;
+	EVP_MD_CTX *h = EVP_MD_CTX_new();
+	int i, ok;
+
+	ok = h && EVP_DigestInit_ex(h, EVP_sha256(), NULL) == 1 &&
+	     EVP_DigestUpdate(h, record, strlen(record) + 1) == 1 &&
+	     EVP_DigestUpdate(h, field, strlen(field) + 1) == 1 &&
+	     EVP_DigestUpdate(h, lo, strlen(lo) + 1) == 1 &&
+	     EVP_DigestUpdate(h, hi, strlen(hi) + 1) == 1 && EVP_DigestFinal_ex(h, md, &mdlen) == 1;
+	EVP_MD_CTX_free(h);
+	if (!ok)
+		return err_ssl(ERR_GENERIC, "cannot hash a conflict id");
+	/* 32 digits of 5 bits: the first 160 bits of the hash */
+	for (i = 0; i < 32; i++) {
+		int bit = i * 5, byte = bit / 8, shift = bit % 8;
+		unsigned v = ((unsigned)md[byte] << 8 | md[byte + 1]) >> (11 - shift);
+
+		suffix[i] = crockford[v & 31];
+	}
+	suffix[32] = '\0';
+	record_id_office(office, record);
+	snprintf(out, RECORD_ID_MAX, "X-%s-%s", office, suffix);
+	return record_id_check(out);
+}
+
+/* The "Caseledger-HLC" trailer of a commit; zero when it has none. */
+static void commit_stamp(struct hlc *out, git_repository *repo, const git_oid *id)
+{
+	git_message_trailer_array tr = {0};
+	git_commit *c = NULL;
+	size_t i;
+
+	memset(out, 0, sizeof(*out));
+	if (git_commit_lookup(&c, repo, id) < 0)
+		return;
+	if (git_message_trailers(&tr, git_commit_message(c)) == 0) {
+		for (i = 0; i < tr.count; i++)
+			if (strcmp(tr.trailers[i].key, LEDGER_TRAILER_HLC) == 0 &&
+			    hlc_parse(out, tr.trailers[i].value) < 0)
+				memset(out, 0, sizeof(*out));
+		git_message_trailer_array_free(&tr);
+	}
+	git_commit_free(c);
+	err_clear();
+}
+
+/* --- one record changed on both sides ------------------------------------------------- */
+
+static const char *side_name(int s)
+{
+	return s == 0 ? "ours" : "theirs";
+}
+
+static int rm_load(struct rm *r, git_repository *repo, const git_tree_entry *e, int s, json_t **out)
+{
+	git_blob *blob = NULL;
+	char what[RECORD_ID_MAX + 64];
+	int rc;
+
+	if (s >= 0 && r->m->commit[s])
+		snprintf(what, sizeof(what), "record '%s' in commit %.12s", r->id,
+			 git_oid_tostr_s(r->m->commit[s]));
+	else
+		snprintf(what, sizeof(what), "record '%s' (%s)", r->id,
+			 s < 0 ? "merge base" : side_name(s));
+	if (git_blob_lookup(&blob, repo, git_tree_entry_id(e)) < 0)
+		return err_git(ERR_IO, "cannot read %s", what);
+	rc = record_decode(out, git_blob_rawcontent(blob), (size_t)git_blob_rawsize(blob), false,
+			   what);
+	git_blob_free(blob);
+	return rc;
+}
+
+/* Record that side s's value v of field was set aside (kept: what stays). */
+static int rm_discard(struct rm *r, const char *field, const json_t *v, const json_t *kept,
+		      const char *rule)
+{
+	json_t *d = json_pack("{s:s, s:s, s:O?, s:O?, s:s}", "record", r->id, "field", field,
+			      "value", v, "kept", kept, "rule", rule);
+
+	if (!d || json_array_append_new(r->discarded, d) < 0)
+		return nomem();
+	return 0;
+}
+
+/* A conflict record for field: kept came from side ks, other from the other side. */
+static int rm_conflict(struct rm *r, const char *field, const json_t *kept, const json_t *other,
+		       const json_t *base, int ks, const char *rule)
+{
+	char id[RECORD_ID_MAX];
+	char *k = dump(kept), *o = dump(other), *b = base ? dump(base) : NULL;
+	const git_oid *kc = r->m->commit[ks], *oc = r->m->commit[!ks];
+	json_t *rec = NULL;
+	int rc;
+
+	if (!k || !o || (base && !b)) {
+		rc = nomem();
+		goto out;
+	}
+	/* no conflicts about conflict records: their rules settle them */
+	if (strcmp(r->type->name, "conflict") == 0) {
+		rc = rm_discard(r, field, other, kept, rule);
+		goto out;
+	}
+	if ((rc = merge_conflict_id(id, r->id, field, k, o)) < 0)
+		goto out;
+	rec = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "id", id, "type", "conflict", "record",
+			r->id, "field", field, "status", "open", "hlc", r->hlc_max);
+	if (!rec || (kept && json_object_set_new(rec, "ours", json_string(k)) < 0) ||
+	    (other && json_object_set_new(rec, "theirs", json_string(o)) < 0) ||
+	    (base && json_object_set_new(rec, "base", json_string(b)) < 0) ||
+	    (kc && json_object_set_new(rec, "ours_commit", json_string(git_oid_tostr_s(kc))) < 0) ||
+	    (oc &&
+	     json_object_set_new(rec, "theirs_commit", json_string(git_oid_tostr_s(oc))) < 0)) {
+		rc = nomem();
+		goto out;
+	}
+	if (schema_check(r->m->c->l->schema, rec) < 0) {
+		/* e.g. a value longer than a conflict record holds: the message keeps it */
+		err_clear();
+		rc = rm_discard(r, field, other, kept, rule);
+		goto out;
+	}
+	if (json_object_set(r->records, id, rec) < 0 ||
+	    json_array_append_new(r->conflicts,
+				  json_pack("{s:s, s:s, s:s, s:s}", "id", id, "record", r->id,
+					    "field", field, "rule", rule)) < 0)
+		rc = nomem();
+out:
+	json_decref(rec);
+	free(k);
+	free(o);
+	free(b);
+	return rc;
+}
+
+/* The side whose value a rule keeps: 0 or 1. */
+static int rule_winner(struct rm *r, const struct schema_field *f, const json_t *v[2],
+		       bool *conflict, const char **rule)
+{
+	enum merge_rule mr = f ? f->merge : MERGE_LWW;
+	int a, b;
+
+	*conflict = false;
+	*rule = schema_merge_name(mr);
+	switch (mr) {
+	case MERGE_AUTHORITY:
+		a = office_level(r->hlc[0].office);
+		b = office_level(r->hlc[1].office);
+		err_clear();
+		if (a > 0 && b > 0 && a != b)
+			return a < b ? 0 : 1;
+		return r->winner;
+	case MERGE_WORKFLOW:
+		a = json_is_string(v[0]) ? schema_rank(f, json_string_value(v[0])) : -1;
+		b = json_is_string(v[1]) ? schema_rank(f, json_string_value(v[1])) : -1;
+		if (a != b)
+			return a > b ? 0 : 1;
+		*conflict = true;
+		return r->winner;
+	case MERGE_MANUAL:
+		*conflict = true;
+		return r->winner;
+	case MERGE_LWW:
+	case MERGE_UNION:
+		break;
+	}
+	return r->winner;
+}
+
+static bool list_has(const json_t *list, const json_t *item)
+{
+	size_t i;
+
+	for (i = 0; i < json_array_size(list); i++)
+		if (json_equal(json_array_get(list, i), item))
+			return true;
+	return false;
+}
+
+struct text_item {
+	char *text;
+	json_t *item;
+};
+
+static int text_item_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct text_item *)a)->text, ((const struct text_item *)b)->text);
+}
+
+/* Three-way set merge: base items both sides kept, in base order, then the items either
+ * side added, in the order of their JSON text. NULL lists are empty. *out NULL: empty. */
+static int union_merge(json_t **out, const json_t *b, const json_t *o, const json_t *t)
+{
+	struct text_item *add = NULL;
+	size_t nadd = 0, i, j;
+	json_t *res = json_array(), *item;
+	const json_t *sides[2] = {o, t};
+	int rc = 0;
+
+	*out = NULL;
+	if (!res || !(add = calloc(json_array_size(o) + json_array_size(t) + 1, sizeof(*add)))) {
+		rc = nomem();
+		goto out;
+	}
+	json_array_foreach(b, i, item) if (list_has(o, item) && list_has(t, item) &&
+					   !list_has(res, item)) json_array_append(res, item);
+	for (j = 0; j < 2; j++) {
+		json_array_foreach(sides[j], i, item)
+		{
+			size_t k;
+
+			if (list_has(b, item))
+				continue;
+			for (k = 0; k < nadd && !json_equal(add[k].item, item); k++)
+				;
+			if (k < nadd)
+				continue;
+			add[nadd].item = item;
+			if (!(add[nadd++].text = dump(item))) {
+				rc = nomem();
+				goto out;
+			}
+		}
+	}
+	qsort(add, nadd, sizeof(*add), text_item_cmp);
+	for (i = 0; i < nadd; i++)
+		if (json_array_append(res, add[i].item) < 0) {
+			rc = nomem();
+			goto out;
+		}
+	if (json_array_size(res) > 0) {
+		*out = res;
+		res = NULL;
+	}
+out:
+	for (i = 0; add && i < nadd; i++)
+		free(add[i].text);
+	free(add);
+	json_decref(res);
+	return rc;
+}
+
+/* Field by field into merged (a copy of nothing but id, type). */
+static int rm_fields(struct rm *r, json_t *merged)
+{
+	json_t *keys = json_object(), *v;
+	const char *key;
+	int rc = 0, s;
+
+	if (!keys)
+		return nomem();
+	for (s = 0; s < 2; s++)
+		json_object_foreach(r->side[s], key, v) json_object_set(keys, key, json_null());
+	json_object_foreach(keys, key, v)
+	{
+		const struct schema_field *f = schema_field_find(r->type, key);
+		const json_t *sv[2] = {json_object_get(r->side[0], key),
+				       json_object_get(r->side[1], key)};
+		const json_t *bv = r->base ? json_object_get(r->base, key) : NULL;
+		json_t *res = NULL;
+		const char *rule;
+		bool conflict;
+		int w;
+
+		if (!strcmp(key, "id") || !strcmp(key, "type") || !strcmp(key, "hlc"))
+			continue;
+		if (same_value(sv[0], sv[1]) || same_value(sv[1], bv)) {
+			res = json_incref((json_t *)sv[0]);
+		} else if (same_value(sv[0], bv)) {
+			res = json_incref((json_t *)sv[1]);
+		} else if (f && f->merge == MERGE_UNION && (!sv[0] || json_is_array(sv[0])) &&
+			   (!sv[1] || json_is_array(sv[1])) && (!bv || json_is_array(bv))) {
+			if ((rc = union_merge(&res, bv, sv[0], sv[1])) < 0)
+				goto out;
+		} else {
+			w = rule_winner(r, f, sv, &conflict, &rule);
+			res = json_incref((json_t *)sv[w]);
+			rc = conflict ? rm_conflict(r, key, sv[w], sv[!w], bv, w, rule)
+				      : rm_discard(r, key, sv[!w], sv[w], rule);
+			if (rc < 0) {
+				json_decref(res);
+				goto out;
+			}
+		}
+		if (res && json_object_set_new(merged, key, res) < 0) {
+			rc = nomem();
+			goto out;
+		}
+	}
+out:
+	json_decref(keys);
+	return rc;
+}
+
+/* The void side is kept whole; the edit side's changed values are listed. */
+static int rm_void(struct rm *r, json_t *merged, int vs)
+{
+	json_t *keys = json_object(), *v;
+	const char *key;
+	int rc = 0, s;
+
+	if (!keys || json_object_update(merged, r->side[vs]) < 0) {
+		rc = nomem();
+		goto out;
+	}
+	for (s = 0; s < 2; s++)
+		json_object_foreach(r->side[s], key, v) json_object_set(keys, key, json_null());
+	json_object_foreach(keys, key, v)
+	{
+		const json_t *e = json_object_get(r->side[!vs], key);
+		const json_t *k = json_object_get(r->side[vs], key);
+		const json_t *b = r->base ? json_object_get(r->base, key) : NULL;
+
+		if (!strcmp(key, "id") || !strcmp(key, "type") || !strcmp(key, "hlc"))
+			continue;
+		if (!same_value(e, k) && !same_value(e, b) &&
+		    (rc = rm_discard(r, key, e, k, "void")) < 0)
+			goto out;
+	}
+out:
+	json_decref(keys);
+	return rc;
+}
+
+/* The merged record would be invalid: keep the lww winner whole, conflicts for the rest. */
+static int rm_fallback(struct rm *r, json_t **merged, const char *why)
+{
+	json_t *keys = json_object(), *v, *note = NULL;
+	const char *key;
+	int rc = 0, s, w = r->winner;
+
+	json_array_clear(r->discarded);
+	json_array_clear(r->conflicts);
+	json_object_clear(r->records);
+	if ((rc = schema_check(r->m->c->l->schema, r->side[w])) < 0) {
+		err_prefix("cannot merge: %s side%s%.12s", side_name(w),
+			   r->m->commit[w] ? ", commit " : "",
+			   r->m->commit[w] ? git_oid_tostr_s(r->m->commit[w]) : "");
+		goto out;
+	}
+	json_decref(*merged);
+	if (!keys || !(*merged = json_deep_copy(r->side[w])) ||
+	    json_object_set_new(*merged, "hlc", json_string(r->hlc_max)) < 0) {
+		rc = nomem();
+		goto out;
+	}
+	note = json_sprintf("record '%s': the merged version would be invalid (%s); kept the "
+			    "version stamped %s whole",
+			    r->id, why, r->hlc_max);
+	if (!note || json_array_append_new(r->m->notes, note) < 0) {
+		rc = nomem();
+		goto out;
+	}
+	for (s = 0; s < 2; s++)
+		json_object_foreach(r->side[s], key, v) json_object_set(keys, key, json_null());
+	json_object_foreach(keys, key, v)
+	{
+		const json_t *lv = json_object_get(r->side[!w], key);
+		const json_t *wv = json_object_get(r->side[w], key);
+		const json_t *bv = r->base ? json_object_get(r->base, key) : NULL;
+
+		if (!strcmp(key, "id") || !strcmp(key, "type") || !strcmp(key, "hlc"))
+			continue;
+		if (!same_value(lv, wv) && !same_value(lv, bv) &&
+		    (rc = rm_conflict(r, key, wv, lv, bv, w, "invalid")) < 0)
+			goto out;
+	}
+out:
+	json_decref(keys);
+	return rc;
+}
+
+/* Move the record's findings to the merge. */
+static int rm_publish(struct rm *r)
+{
+	if (json_array_extend(r->m->discarded, r->discarded) < 0 ||
+	    json_array_extend(r->m->conflicts, r->conflicts) < 0 ||
+	    json_object_update(r->m->records, r->records) < 0)
+		return nomem();
+	return 0;
+}
+
+static int rm_release(struct rm *r, int rc)
+{
+	int s;
+
+	json_decref(r->base);
+	for (s = 0; s < 2; s++) {
+		json_decref(r->side[s]);
+		free(r->enc[s]);
+	}
+	json_decref(r->discarded);
+	json_decref(r->conflicts);
+	json_decref(r->records);
+	return rc;
+}
+
+/* Split "<type>/<h1>/<h2>/<id>.json" and check it is where that record lives. */
+static int record_at(const struct schema_type **type, char id[RECORD_ID_MAX], struct ledger *l,
+		     const char *path)
+{
+	const char *slash = strrchr(path, '/');
+	char want[RECORD_PATH_MAX];
+	size_t n;
+
+	n = slash ? strlen(slash + 1) : 0;
+	if (n <= 5 || n - 5 >= RECORD_ID_MAX || strcmp(slash + 1 + n - 5, ".json") != 0)
+		goto bad;
+	memcpy(id, slash + 1, n - 5);
+	id[n - 5] = '\0';
+	if (record_id_check(id) < 0 || !(*type = schema_type_by_id(l->schema, id)) ||
+	    record_path(want, (*type)->name, id) < 0 || strcmp(want, path) != 0)
+		goto bad;
+	return 0;
+bad:
+	return err_set(ERR_INVALID,
+		       "path '%s' differs on both sides and is not where a record of a known "
+		       "type lives",
+		       path);
+}
+
+static int merge_record(struct m3 *m, git_oid *out, const char *path, const git_tree_entry *b,
+			const git_tree_entry *o, const git_tree_entry *t)
+{
+	struct mctx *c = m->c;
+	struct rm r = {.m = m};
+	char id[RECORD_ID_MAX];
+	const git_tree_entry *e[2] = {o, t};
+	struct buf enc = BUF_INIT;
+	json_t *merged = NULL, *hv;
+	int rc, s, vs;
+
+	if ((rc = record_at(&r.type, id, c->l, path)) < 0)
+		return rc;
+	r.id = id;
+	if (!(r.discarded = json_array()) || !(r.conflicts = json_array()) ||
+	    !(r.records = json_object()))
+		return rm_release(&r, nomem());
+	if (b && git_tree_entry_type(b) == GIT_OBJECT_BLOB &&
+	    (rc = rm_load(&r, c->repo, b, -1, &r.base)) < 0)
+		return rm_release(&r, rc);
+	for (s = 0; s < 2; s++) {
+		buf_reset(&enc);
+		if ((rc = rm_load(&r, c->repo, e[s], s, &r.side[s])) < 0)
+			goto out;
+		if (!json_is_string(json_object_get(r.side[s], "id")) ||
+		    strcmp(json_string_value(json_object_get(r.side[s], "id")), id) != 0) {
+			rc = err_set(ERR_INVALID,
+				     "record at '%s' on the %s side does not have id '%s'", path,
+				     side_name(s), id);
+			goto out;
+		}
+		if ((rc = record_encode(&enc, r.side[s])) < 0)
+			goto out;
+		r.enc[s] = buf_detach(&enc, NULL);
+		hv = json_object_get(r.side[s], "hlc");
+		if (!json_is_string(hv) || hlc_parse(&r.hlc[s], json_string_value(hv)) < 0) {
+			rc = err_set(ERR_INVALID,
+				     "record '%s' on the %s side has no valid 'hlc' stamp", id,
+				     side_name(s));
+			goto out;
+		}
+	}
+	m->nrecords++;
+	s = hlc_cmp(&r.hlc[0], &r.hlc[1]);
+	if (s == 0)
+		s = strcmp(r.enc[0], r.enc[1]);
+	r.winner = s >= 0 ? 0 : 1;
+	hlc_format(r.hlc_max, &r.hlc[r.winner]);
+	if (!(merged = json_pack("{s:O, s:O}", "id", json_object_get(r.side[r.winner], "id"),
+				 "type", json_object_get(r.side[r.winner], "type")))) {
+		rc = nomem();
+		goto out;
+	}
+	vs = json_is_true(json_object_get(r.side[0], "void"));
+	if (vs != json_is_true(json_object_get(r.side[1], "void")))
+		rc = rm_void(&r, merged, vs ? 0 : 1);
+	else
+		rc = rm_fields(&r, merged);
+	if (rc < 0)
+		goto out;
+	if (json_object_set_new(merged, "hlc", json_string(r.hlc_max)) < 0) {
+		rc = nomem();
+		goto out;
+	}
+	if (schema_check(c->l->schema, merged) < 0) {
+		char why[512];
+
+		snprintf(why, sizeof(why), "%s", err_msg());
+		err_clear();
+		if ((rc = rm_fallback(&r, &merged, why)) < 0)
+			goto out;
+	}
+	if ((rc = rm_publish(&r)) < 0)
+		goto out;
+	buf_reset(&enc);
+	if ((rc = record_encode(&enc, merged)) < 0)
+		goto out;
+	rc = write_blob(out, c, enc.ptr, enc.len);
+out:
+	buf_release(&enc);
+	json_decref(merged);
+	return rm_release(&r, rc);
+}
+
+/* --- the tree walk -------------------------------------------------------------------- */
+
+static int merge_tree(struct m3 *m, git_oid *out, const char *path, git_tree *b, git_tree *o,
+		      git_tree *t);
+
+/* The merged entry for one name; *out NULL: absent. Entries are borrowed. */
+static int merge_entry(struct m3 *m, git_oid *id, git_filemode_t *mode, bool *present,
+		       const char *path, const git_tree_entry *b, const git_tree_entry *o,
+		       const git_tree_entry *t)
+{
+	git_repository *repo = m->c->repo;
+	git_tree *bt = NULL, *ot = NULL, *tt = NULL;
+	const git_tree_entry *take = NULL;
+	int rc = 0;
+
+	/* records are never deleted: a side without the entry keeps the base's */
+	if (!o)
+		o = b;
+	if (!t)
+		t = b;
+	if (same_entry(o, t) || same_entry(t, b) || same_entry(o, b)) {
+		take = same_entry(o, b) && !same_entry(t, b) ? t : o;
+		*present = take != NULL;
+		if (take) {
+			*id = *git_tree_entry_id(take);
+			*mode = git_tree_entry_filemode(take);
+		}
+		return 0;
+	}
+	/* from here on both sides have the entry and both changed it */
+	*present = true;
+	if (git_tree_entry_type(o) == GIT_OBJECT_TREE &&
+	    git_tree_entry_type(t) == GIT_OBJECT_TREE) {
+		if ((b && git_tree_entry_type(b) == GIT_OBJECT_TREE &&
+		     git_tree_lookup(&bt, repo, git_tree_entry_id(b)) < 0) ||
+		    git_tree_lookup(&ot, repo, git_tree_entry_id(o)) < 0 ||
+		    git_tree_lookup(&tt, repo, git_tree_entry_id(t)) < 0) {
+			rc = err_git(ERR_IO, "cannot read tree '%s'", path);
+			goto out;
+		}
+		*mode = GIT_FILEMODE_TREE;
+		rc = merge_tree(m, id, path, bt, ot, tt);
+		goto out;
+	}
+	if (git_tree_entry_filemode(o) == GIT_FILEMODE_BLOB &&
+	    git_tree_entry_filemode(t) == GIT_FILEMODE_BLOB) {
+		*mode = GIT_FILEMODE_BLOB;
+		rc = merge_record(m, id, path,
+				  b && git_tree_entry_filemode(b) == GIT_FILEMODE_BLOB ? b : NULL,
+				  o, t);
+		goto out;
+	}
+	rc = err_set(ERR_INVALID, "path '%s' is a different kind of entry on each side", path);
+out:
+	git_tree_free(bt);
+	git_tree_free(ot);
+	git_tree_free(tt);
+	return rc;
+}
+
+static int merge_name(struct m3 *m, git_treebuilder *bld, struct buf *path, size_t plen,
+		      const char *name, git_tree *b, const git_tree_entry *o,
+		      const git_tree_entry *t)
+{
+	const git_tree_entry *be = b ? git_tree_entry_byname(b, name) : NULL;
+	git_filemode_t mode;
+	bool present;
+	git_oid id;
+	int rc;
+
+	buf_truncate(path, plen);
+	if ((rc = buf_printf(path, "%s%s", plen ? "/" : "", name)) < 0)
+		return rc;
+	if ((rc = merge_entry(m, &id, &mode, &present, path->ptr, be, o, t)) < 0)
+		return rc;
+	if (o && present && git_oid_equal(&id, git_tree_entry_id(o)) &&
+	    mode == git_tree_entry_filemode(o))
+		return 0; /* the builder starts from ours */
+	if (present && git_treebuilder_insert(NULL, bld, name, &id, mode) < 0)
+		return err_git(ERR_IO, "cannot build tree '%s'", path->ptr);
+	return 0;
+}
+
+static int merge_tree(struct m3 *m, git_oid *out, const char *path, git_tree *b, git_tree *o,
+		      git_tree *t)
+{
+	git_treebuilder *bld = NULL;
+	struct buf sub = BUF_INIT;
+	size_t i, n, plen = strlen(path);
+	int rc;
+
+	if ((rc = buf_adds(&sub, path)) < 0)
+		return rc;
+	if (git_treebuilder_new(&bld, m->c->repo, o) < 0) {
+		rc = err_git(ERR_IO, "cannot build tree '%s'", path);
+		goto out;
+	}
+	n = git_tree_entrycount(o);
+	for (i = 0; i < n; i++) {
+		const git_tree_entry *oe = git_tree_entry_byindex(o, i);
+		const char *name = git_tree_entry_name(oe);
+
+		if ((rc = merge_name(m, bld, &sub, plen, name, b, oe,
+				     git_tree_entry_byname(t, name))) < 0)
+			goto out;
+	}
+	n = git_tree_entrycount(t);
+	for (i = 0; i < n; i++) {
+		const git_tree_entry *te = git_tree_entry_byindex(t, i);
+		const char *name = git_tree_entry_name(te);
+
+		if (git_tree_entry_byname(o, name))
+			continue;
+		if ((rc = merge_name(m, bld, &sub, plen, name, b, NULL, te)) < 0)
+			goto out;
+	}
+	if (git_treebuilder_write(out, bld) < 0) {
+		rc = err_git(ERR_IO, "cannot write tree '%s'", path);
+		goto out;
+	}
+	m->c->nwritten++;
+out:
+	git_treebuilder_free(bld);
+	buf_release(&sub);
+	return rc;
+}
+
+/* Add the conflict records to the merged tree; those already there go to the message. */
+static int add_conflicts(struct m3 *m, git_oid *tree_id)
+{
+	git_tree_update *up = NULL;
+	git_tree *tree = NULL;
+	git_tree_entry *have = NULL;
+	char(*paths)[RECORD_PATH_MAX] = NULL;
+	size_t n = json_object_size(m->records), k = 0, i;
+	struct buf enc = BUF_INIT;
+	const char *id;
+	json_t *rec;
+	int rc = 0;
+
+	if (n == 0)
+		return 0;
+	if (!(up = calloc(n, sizeof(*up))) || !(paths = calloc(n, sizeof(*paths)))) {
+		rc = nomem();
+		goto out;
+	}
+	if (git_tree_lookup(&tree, m->c->repo, tree_id) < 0) {
+		rc = err_git(ERR_IO, "cannot read the merged tree");
+		goto out;
+	}
+	json_object_foreach(m->records, id, rec)
+	{
+		if ((rc = record_path(paths[k], "conflict", id)) < 0)
+			goto out;
+		if (git_tree_entry_bypath(&have, tree, paths[k]) == 0) {
+			/* recorded before: the set-aside value goes to the message */
+			git_tree_entry_free(have);
+			have = NULL;
+			for (i = 0; i < json_array_size(m->conflicts); i++) {
+				json_t *cf = json_array_get(m->conflicts, i);
+				json_t *v = NULL, *kv = NULL;
+				const char *ot = json_string_value(json_object_get(rec, "theirs"));
+				const char *ok = json_string_value(json_object_get(rec, "ours"));
+
+				if (strcmp(json_string_value(json_object_get(cf, "id")), id) != 0)
+					continue;
+				if (ot)
+					v = json_loads(ot, JSON_DECODE_ANY, NULL);
+				if (ok)
+					kv = json_loads(ok, JSON_DECODE_ANY, NULL);
+				json_array_append_new(
+				    m->discarded,
+				    json_pack("{s:O, s:O, s:o?, s:o?, s:s}", "record",
+					      json_object_get(rec, "record"), "field",
+					      json_object_get(rec, "field"), "value", v, "kept", kv,
+					      "rule", "conflict already recorded"));
+				json_array_remove(m->conflicts, i);
+				break;
+			}
+			err_clear();
+			continue;
+		}
+		err_clear();
+		buf_reset(&enc);
+		if ((rc = record_encode(&enc, rec)) < 0 ||
+		    (rc = write_blob(&up[k].id, m->c, enc.ptr, enc.len)) < 0)
+			goto out;
+		up[k].action = GIT_TREE_UPDATE_UPSERT;
+		up[k].filemode = GIT_FILEMODE_BLOB;
+		up[k].path = paths[k];
+		k++;
+	}
+	if (k > 0) {
+		if (git_tree_create_updated(tree_id, m->c->repo, tree, k, up) < 0) {
+			rc = err_git(ERR_IO, "cannot add the conflict records");
+			goto out;
+		}
+		m->c->nwritten++;
+	}
+out:
+	git_tree_free(tree);
+	buf_release(&enc);
+	free(up);
+	free(paths);
+	return rc;
+}
+
+static int m3_init(struct m3 *m, struct mctx *c, const git_oid *ours, const git_oid *theirs)
+{
+	memset(m, 0, sizeof(*m));
+	m->c = c;
+	m->commit[0] = ours;
+	m->commit[1] = theirs;
+	if (!(m->discarded = json_array()) || !(m->conflicts = json_array()) ||
+	    !(m->records = json_object()) || !(m->notes = json_array()))
+		return nomem();
+	return 0;
+}
+
+static void m3_release(struct m3 *m)
+{
+	json_decref(m->discarded);
+	json_decref(m->conflicts);
+	json_decref(m->records);
+	json_decref(m->notes);
+}
+
+/* Merge trees o and t over base b (NULL: empty) into out. */
+static int merge3(struct m3 *m, git_oid *out, const git_oid *b, const git_oid *o, const git_oid *t)
+{
+	git_tree *bt = NULL, *ot = NULL, *tt = NULL;
+	int rc = 0;
+
+	if (git_oid_equal(o, t) || (b && git_oid_equal(t, b))) {
+		*out = *o;
+		return 0;
+	}
+	if (b && git_oid_equal(o, b)) {
+		*out = *t;
+		return 0;
+	}
+	if ((b && git_tree_lookup(&bt, m->c->repo, b) < 0) ||
+	    git_tree_lookup(&ot, m->c->repo, o) < 0 || git_tree_lookup(&tt, m->c->repo, t) < 0) {
+		rc = err_git(ERR_IO, "cannot read the trees to merge");
+		goto out;
+	}
+	if ((rc = merge_tree(m, out, "", bt, ot, tt)) < 0)
+		goto out;
+	rc = add_conflicts(m, out);
+out:
+	git_tree_free(bt);
+	git_tree_free(ot);
+	git_tree_free(tt);
+	return rc;
+}
+
+static int commit_tree_id(git_oid *out, git_repository *repo, const git_oid *commit)
+{
+	git_commit *c = NULL;
+
+	if (git_commit_lookup(&c, repo, commit) < 0)
+		return err_git(ERR_NOTFOUND, "cannot read commit %s", git_oid_tostr_s(commit));
+	*out = *git_commit_tree_id(c);
+	git_commit_free(c);
+	return 0;
+}
+
+static int oid_cmp(const void *a, const void *b)
+{
+	return git_oid_cmp(a, b);
+}
+
+/*
+ * The tree standing for the merge bases ids[0..n): one base's tree, or the bases merged
+ * in the order of their ids, each over the bases it shares with those merged before it.
+ */
+static int virtual_base(git_oid *out, struct mctx *c, git_oid *ids, size_t n, int depth)
+{
+	git_oid *input = NULL, acc, next, vb;
+	git_oidarray bases = {0};
+	struct m3 m;
+	size_t i;
+	int rc;
+
+	if (depth > MERGE_MAX_DEPTH)
+		return err_set(ERR_INVALID, "merge bases nest deeper than %d levels",
+			       MERGE_MAX_DEPTH);
+	qsort(ids, n, sizeof(*ids), oid_cmp);
+	if ((rc = commit_tree_id(&acc, c->repo, &ids[0])) < 0)
+		return rc;
+	if (!(input = calloc(n, sizeof(*input))))
+		return nomem();
+	for (i = 1; i < n; i++) {
+		bool has_base;
+
+		input[0] = ids[i];
+		memcpy(input + 1, ids, i * sizeof(*ids));
+		rc = git_merge_bases_many(&bases, c->repo, i + 1, input);
+		if (rc < 0 && rc != GIT_ENOTFOUND) {
+			rc = err_git(ERR_IO, "cannot find the merge bases of the merge bases");
+			goto out;
+		}
+		has_base = rc == 0 && bases.count > 0;
+		if (has_base && (rc = virtual_base(&vb, c, bases.ids, bases.count, depth + 1)) < 0)
+			goto out;
+		git_oidarray_dispose(&bases);
+		memset(&bases, 0, sizeof(bases));
+		if ((rc = commit_tree_id(&next, c->repo, &ids[i])) < 0)
+			goto out;
+		if ((rc = m3_init(&m, c, i == 1 ? &ids[0] : NULL, &ids[i])) == 0)
+			rc = merge3(&m, &acc, has_base ? &vb : NULL, &acc, &next);
+		m3_release(&m);
+		if (rc < 0)
+			goto out;
+	}
+	*out = acc;
+	rc = 0;
+out:
+	git_oidarray_dispose(&bases);
+	free(input);
+	return rc;
+}
+
+int merge_commits(struct merge_result *out, struct ledger *l, const git_oid *ours,
+		  const git_oid *theirs, bool write)
+{
+	struct mctx c = {0};
+	struct m3 m = {0};
+	git_oidarray bases = {0};
+	git_oid base, tree_o, tree_t;
+	bool has_base = false;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	out->head = *ours;
+	if (!(out->discarded = json_array()) || !(out->conflicts = json_array()) ||
+	    !(out->notes = json_array()))
+		return nomem();
+	if ((rc = commit_tree_id(&tree_o, l->repo, ours)) < 0 ||
+	    (rc = commit_tree_id(&tree_t, l->repo, theirs)) < 0)
+		return rc;
+	if (git_oid_equal(ours, theirs) || git_graph_descendant_of(l->repo, ours, theirs) == 1) {
+		out->outcome = MERGE_UP_TO_DATE;
+		out->tree = tree_o;
+		return 0;
+	}
+	if (git_graph_descendant_of(l->repo, theirs, ours) == 1) {
+		out->outcome = MERGE_FAST_FORWARD;
+		out->tree = tree_t;
+		return 0;
+	}
+	err_clear();
+	out->outcome = MERGE_MERGED;
+	if ((rc = mctx_open(&c, l)) < 0)
+		goto out;
+	rc = git_merge_bases(&bases, c.repo, ours, theirs);
+	if (rc < 0 && rc != GIT_ENOTFOUND) {
+		rc = err_git(ERR_IO, "cannot find the merge base");
+		goto out;
+	}
+	out->nbases = rc == 0 ? bases.count : 0;
+	if (out->nbases > 0) {
+		if ((rc = virtual_base(&base, &c, bases.ids, bases.count, 0)) < 0)
+			goto out;
+		has_base = true;
+	}
+	if ((rc = m3_init(&m, &c, ours, theirs)) < 0 ||
+	    (rc = merge3(&m, &out->tree, has_base ? &base : NULL, &tree_o, &tree_t)) < 0)
+		goto out;
+	out->nrecords = m.nrecords;
+	if (json_array_extend(out->discarded, m.discarded) < 0 ||
+	    json_array_extend(out->conflicts, m.conflicts) < 0 ||
+	    json_array_extend(out->notes, m.notes) < 0) {
+		rc = nomem();
+		goto out;
+	}
+	if (write)
+		rc = mctx_flush(&c, &out->tree);
+out:
+	m3_release(&m);
+	git_oidarray_dispose(&bases);
+	mctx_close(&c);
+	return rc;
+}
+
+/* --- the merge commit --------------------------------------------------------------- */
+
+static int add_value(struct buf *b, const json_t *v)
+{
+	char *s;
+	int rc;
+
+	if (!v || json_is_null(v))
+		return buf_adds(b, "(absent)");
+	if (!(s = dump(v)))
+		return nomem();
+	rc = buf_adds(b, s);
+	free(s);
+	return rc;
+}
+
+/* The body: what was merged, and every value a rule set aside. */
+static int merge_body(struct buf *b, const struct merge_result *r, const char *reason)
+{
+	json_t *d;
+	size_t i;
+	int rc = 0;
+
+	if (reason && *reason && (rc = buf_printf(b, "%s\n\n", reason)) < 0)
+		return rc;
+	if ((rc = buf_printf(b, "Merged %zu record%s changed on both sides (%zu merge base%s).\n",
+			     r->nrecords, r->nrecords == 1 ? "" : "s", r->nbases,
+			     r->nbases == 1 ? "" : "s")) < 0)
+		return rc;
+	if (json_array_size(r->discarded) > 0)
+		rc = buf_adds(b,
+			      "\nSet aside by a merge rule (record, field, value; kept, rule):\n");
+	json_array_foreach(r->discarded, i, d)
+	{
+		if (rc < 0 ||
+		    (rc = buf_printf(b, "  discarded %s '%s' ",
+				     json_string_value(json_object_get(d, "record")),
+				     json_string_value(json_object_get(d, "field")))) < 0 ||
+		    (rc = add_value(b, json_object_get(d, "value"))) < 0 ||
+		    (rc = buf_adds(b, "; kept ")) < 0 ||
+		    (rc = add_value(b, json_object_get(d, "kept"))) < 0)
+			return rc;
+		rc = buf_printf(b, ", %s\n", json_string_value(json_object_get(d, "rule")));
+	}
+	if (rc == 0 && json_array_size(r->conflicts) > 0)
+		rc = buf_adds(b, "\nConflicts recorded for a person to settle:\n");
+	json_array_foreach(r->conflicts, i, d)
+	{
+		if (rc < 0)
+			return rc;
+		rc = buf_printf(b, "  conflict %s: %s '%s' (%s)\n",
+				json_string_value(json_object_get(d, "id")),
+				json_string_value(json_object_get(d, "record")),
+				json_string_value(json_object_get(d, "field")),
+				json_string_value(json_object_get(d, "rule")));
+	}
+	if (rc == 0 && json_array_size(r->notes) > 0)
+		rc = buf_adds(b, "\nNotes:\n");
+	json_array_foreach(r->notes, i, d)
+	{
+		if (rc < 0)
+			return rc;
+		rc = buf_printf(b, "  %s\n", json_string_value(d));
+	}
+	return rc;
+}
+
+int merge_branches(struct merge_result *out, struct ledger *l, const char *branch,
+		   const git_oid *their_commit)
+{
+	return merge_branches_ext(out, l, branch, their_commit, NULL);
+}
+
+int merge_branches_ext(struct merge_result *out, struct ledger *l, const char *branch,
+		       const git_oid *their_commit, const struct merge_opts *opts)
+{
+	struct buf body = BUF_INIT, msg = BUF_INIT, subject = BUF_INIT;
+	git_commit *parents[2] = {NULL, NULL};
+	char ref[LEDGER_REF_MAX], stamp_text[HLC_TEXT_MAX];
+	struct hlc s0, s1, stamp;
+	const char *op;
+	git_oid ours;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	if ((rc = ledger_ref_name(ref, branch)) < 0 || (rc = ledger_head(&ours, l, branch)) < 0 ||
+	    (rc = ledger_operator(&op, l, opts ? opts->operator : NULL)) < 0)
+		return rc;
+	if ((rc = merge_commits(out, l, &ours, their_commit, true)) < 0)
+		goto out;
+	if (out->outcome == MERGE_UP_TO_DATE)
+		goto out;
+	if (out->outcome == MERGE_FAST_FORWARD) {
+		if ((rc = ledger_ref_cas(l, ref, &ours, their_commit)) == 0)
+			out->head = *their_commit;
+		goto out;
+	}
+	commit_stamp(&s0, l->repo, &ours);
+	commit_stamp(&s1, l->repo, their_commit);
+	hlc_next(&stamp, hlc_cmp(&s0, &s1) >= 0 ? &s0 : &s1, util_now_ms(), l->office);
+	hlc_format(stamp_text, &stamp);
+	if ((rc = buf_printf(&subject, "merge %.12s into %s", git_oid_tostr_s(their_commit),
+			     branch)) < 0 ||
+	    (rc = merge_body(&body, out, opts ? opts->reason : NULL)) < 0 ||
+	    (rc = ledger_message(&msg, l, subject.ptr, body.ptr, op, stamp_text)) < 0)
+		goto out;
+	if (git_commit_lookup(&parents[0], l->repo, &ours) < 0 ||
+	    git_commit_lookup(&parents[1], l->repo, their_commit) < 0) {
+		rc = err_git(ERR_IO, "cannot read the commits to merge");
+		goto out;
+	}
+	if ((rc = ledger_commit_tree(&out->head, l, ref, &ours, &out->tree,
+				     (const git_commit **)parents, 2, msg.ptr, op, stamp.ms)) < 0)
+		goto out;
+	out->message = buf_detach(&msg, NULL);
+	if (!out->message)
+		rc = nomem();
+out:
+	git_commit_free(parents[0]);
+	git_commit_free(parents[1]);
+	buf_release(&body);
+	buf_release(&msg);
+	buf_release(&subject);
+	return rc;
+}

@@ -1,0 +1,110 @@
+/*
+ * merge: record-level three-way merge of two histories of one branch.
+ *
+ * libgit2 finds the merge bases; the three trees are walked together and only subtrees
+ * that differ are opened, so the cost follows the number of changed records, not the size
+ * of the ledger. A record changed on one side only is taken from that side; a record
+ * changed on both sides is merged field by field under the schema's rule for each field
+ * (lww, authority, workflow, union, manual). The merged tree depends only on (base, ours,
+ * theirs): every byte written is symmetric in the two sides, so merging A into B and B
+ * into A give the same tree. Whatever a rule discards is listed in the merge commit's
+ * message; what a person must settle becomes a `conflict` record in the branch.
+ *
+ * Outcomes, in detail (see also caseledger(1), MERGE):
+ * - a field changed on one side only is taken; both sides set the same value: taken;
+ * - both changed it differently: lww (later record stamp, then office code, then the
+ *   canonical bytes of the record, wins), authority (the side whose record stamp comes
+ *   from the office of lower level number wins; equal levels: lww), workflow (the value
+ *   of higher rank in the field's order wins; equal ranks: lww winner and a conflict
+ *   record), union (three-way set merge: items removed on either side stay removed, items
+ *   added on either side are kept; kept base items first, then added ones in the order of
+ *   their JSON text), manual (lww winner and a conflict record);
+ * - a void record against an edit: the void side is kept whole; the edit's values are
+ *   listed in the message;
+ * - add/add of one id: identical records are one record; otherwise field by field with
+ *   an empty base;
+ * - records are never deleted: a record missing on one side is taken from the other;
+ * - a merged record that would break the schema (schema_check) is replaced by the lww
+ *   winner's whole version, and each field the other side changed becomes a conflict;
+ * - the merged record's "hlc" is the larger of the two sides' stamps;
+ * - several merge bases (criss-cross): the bases are merged into a virtual base first,
+ *   in the order of their commit ids, recursively, as git's recursive strategy does.
+ *
+ * Conflict records: id X-<office of the record's id>-<32 base32 digits of SHA-256 over
+ * the record id, the field and the two values in sorted order>, so both directions write
+ * the same record. "ours" holds the value the merge kept in the record, "theirs" the value
+ * it set aside, "base" the common value; "ours_commit"/"theirs_commit" name the head
+ * commits the kept and the set-aside values came from (the pair of heads is the same
+ * whichever side runs the merge). When a conflict with that id is already in the merged
+ * tree, the set-aside value goes to the message instead.
+ */
+#ifndef CASELEDGER_MERGE_H
+#define CASELEDGER_MERGE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <git2.h>
+#include <jansson.h>
+
+#include "ledger.h"
+
+enum merge_outcome {
+	MERGE_UP_TO_DATE,   /* their commit is already in our history: nothing changes */
+	MERGE_FAST_FORWARD, /* our head is in their history: the branch moves to theirs */
+	MERGE_MERGED,	    /* a merge commit with parents ours, theirs */
+};
+
+struct merge_result {
+	enum merge_outcome outcome;
+	git_oid head;	   /* branch head after merge_branches; ours after merge_commits */
+	git_oid tree;	   /* the resulting tree */
+	size_t nbases;	   /* merge bases found (more than one: a virtual base was built) */
+	size_t nrecords;   /* records changed on both sides and merged field by field */
+	json_t *discarded; /* [{"record","field","value","kept","rule"}]: set aside by a rule,
+			      listed in the merge message ("value"/"kept" null: absent) */
+	json_t *conflicts; /* [{"id","record","field","rule"}]: conflict records written */
+	json_t *notes;	   /* [text]: records whose merge would have been invalid */
+	char *message;	   /* the merge commit's message (MERGE_MERGED), else NULL */
+};
+
+/* Free what the result holds; the struct is left zeroed. Accepts a zeroed struct. */
+void merge_result_release(struct merge_result *r);
+
+const char *merge_outcome_name(enum merge_outcome o);
+
+struct merge_opts {
+	const char *operator; /* who merges; NULL: ledger_operator's default */
+	const char *reason;   /* extra paragraph for the message, or NULL */
+};
+
+/*
+ * Merge their_commit into branch (an office code): up to date, fast-forward (the ref is
+ * moved by compare-and-swap), or a merge commit signed with the office key whose parents
+ * are our head and their_commit, moved into place by compare-and-swap from our head.
+ * *out is filled (release it with merge_result_release, also on error). ERR_CONFLICT
+ * when the branch moved meanwhile; ERR_INVALID naming the record or path when an input
+ * record is malformed or invalid (nothing is written then).
+ */
+int merge_branches(struct merge_result *out, struct ledger *l, const char *branch,
+		   const git_oid *their_commit);
+
+/* merge_branches with an operator and a reason for the message. opts may be NULL. */
+int merge_branches_ext(struct merge_result *out, struct ledger *l, const char *branch,
+		       const git_oid *their_commit, const struct merge_opts *opts);
+
+/*
+ * The merge of two commits without moving any ref: out->outcome says whether one already
+ * contains the other, out->tree is the tree a merge commit would hold. write: store the new
+ * objects in the repository (one pack); otherwise they are dropped when this returns and
+ * out->tree only names a tree (enough to compare results). No message is built.
+ */
+int merge_commits(struct merge_result *out, struct ledger *l, const git_oid *ours,
+		  const git_oid *theirs, bool write);
+
+/* The id of the conflict record for (record id, field, values a and b as compact JSON,
+ * "" for absent), in either order. out must hold RECORD_ID_MAX bytes. */
+int merge_conflict_id(char out[RECORD_ID_MAX], const char *record, const char *field, const char *a,
+		      const char *b);
+
+#endif
