@@ -45,11 +45,11 @@ static int report(const struct merge_result *r, bool json)
 	       git_oid_tostr_s(&r->head), r->nrecords, r->nrecords == 1 ? "" : "s",
 	       json_array_size(r->discarded), json_array_size(r->discarded) == 1 ? "" : "s",
 	       json_array_size(r->conflicts), json_array_size(r->conflicts) == 1 ? "" : "s");
-	json_array_foreach(r->conflicts, i, d)
-	    printf("conflict %s: %s '%s' (%s)\n", json_string_value(json_object_get(d, "id")),
-		   json_string_value(json_object_get(d, "record")),
-		   json_string_value(json_object_get(d, "field")),
-		   json_string_value(json_object_get(d, "rule")));
+	json_array_foreach (r->conflicts, i, d)
+		printf("conflict %s: %s '%s' (%s)\n", json_string_value(json_object_get(d, "id")),
+		       json_string_value(json_object_get(d, "record")),
+		       json_string_value(json_object_get(d, "field")),
+		       json_string_value(json_object_get(d, "rule")));
 	return 0;
 }
 
@@ -60,7 +60,7 @@ static int run(struct cmd_ctx *ctx, int argc, char **argv)
 	    {"reason", required_argument, NULL, 'r'},
 	    {0},
 	};
-	struct merge_opts mo = {ctx->operator, NULL };
+	struct merge_opts mo = {.operator= ctx->operator};
 	struct merge_result r = {0};
 	git_commit *theirs = NULL;
 	bool json = false;

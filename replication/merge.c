@@ -18,6 +18,7 @@
 
 #include "err.h"
 #include "merge.h"
+#include "verify.h"
 #include "util.h"
 
 /* Virtual bases nest this deep at most (a criss-cross of criss-crosses of …). */
@@ -366,11 +367,11 @@ static int union_merge(json_t **out, const json_t *b, const json_t *o, const jso
 		rc = nomem();
 		goto out;
 	}
-	json_array_foreach(b, i, item) if (list_has(o, item) && list_has(t, item) &&
-					   !list_has(res, item)) json_array_append(res, item);
+	json_array_foreach (b, i, item)
+		if (list_has(o, item) && list_has(t, item) && !list_has(res, item))
+			json_array_append(res, item);
 	for (j = 0; j < 2; j++) {
-		json_array_foreach(sides[j], i, item)
-		{
+		json_array_foreach (sides[j], i, item) {
 			size_t k;
 
 			if (list_has(b, item))
@@ -414,9 +415,9 @@ static int rm_fields(struct rm *r, json_t *merged)
 	if (!keys)
 		return nomem();
 	for (s = 0; s < 2; s++)
-		json_object_foreach(r->side[s], key, v) json_object_set(keys, key, json_null());
-	json_object_foreach(keys, key, v)
-	{
+		json_object_foreach (r->side[s], key, v)
+			json_object_set(keys, key, json_null());
+	json_object_foreach (keys, key, v) {
 		const struct schema_field *f = schema_field_find(r->type, key);
 		const json_t *sv[2] = {json_object_get(r->side[0], key),
 				       json_object_get(r->side[1], key)};
@@ -468,9 +469,9 @@ static int rm_void(struct rm *r, json_t *merged, int vs)
 		goto out;
 	}
 	for (s = 0; s < 2; s++)
-		json_object_foreach(r->side[s], key, v) json_object_set(keys, key, json_null());
-	json_object_foreach(keys, key, v)
-	{
+		json_object_foreach (r->side[s], key, v)
+			json_object_set(keys, key, json_null());
+	json_object_foreach (keys, key, v) {
 		const json_t *e = json_object_get(r->side[!vs], key);
 		const json_t *k = json_object_get(r->side[vs], key);
 		const json_t *b = r->base ? json_object_get(r->base, key) : NULL;
@@ -516,9 +517,9 @@ static int rm_fallback(struct rm *r, json_t **merged, const char *why)
 		goto out;
 	}
 	for (s = 0; s < 2; s++)
-		json_object_foreach(r->side[s], key, v) json_object_set(keys, key, json_null());
-	json_object_foreach(keys, key, v)
-	{
+		json_object_foreach (r->side[s], key, v)
+			json_object_set(keys, key, json_null());
+	json_object_foreach (keys, key, v) {
 		const json_t *lv = json_object_get(r->side[!w], key);
 		const json_t *wv = json_object_get(r->side[w], key);
 		const json_t *bv = r->base ? json_object_get(r->base, key) : NULL;
@@ -817,8 +818,7 @@ static int add_conflicts(struct m3 *m, git_oid *tree_id)
 		rc = err_git(ERR_IO, "cannot read the merged tree");
 		goto out;
 	}
-	json_object_foreach(m->records, id, rec)
-	{
+	json_object_foreach (m->records, id, rec) {
 		if ((rc = record_path(paths[k], "conflict", id)) < 0)
 			goto out;
 		if (git_tree_entry_bypath(&have, tree, paths[k]) == 0) {
@@ -1084,8 +1084,7 @@ static int merge_body(struct buf *b, const struct merge_result *r, const char *r
 	if (json_array_size(r->discarded) > 0)
 		rc = buf_adds(b,
 			      "\nSet aside by a merge rule (record, field, value; kept, rule):\n");
-	json_array_foreach(r->discarded, i, d)
-	{
+	json_array_foreach (r->discarded, i, d) {
 		if (rc < 0 ||
 		    (rc = buf_printf(b, "  discarded %s '%s' ",
 				     json_string_value(json_object_get(d, "record")),
@@ -1098,8 +1097,7 @@ static int merge_body(struct buf *b, const struct merge_result *r, const char *r
 	}
 	if (rc == 0 && json_array_size(r->conflicts) > 0)
 		rc = buf_adds(b, "\nConflicts recorded for a person to settle:\n");
-	json_array_foreach(r->conflicts, i, d)
-	{
+	json_array_foreach (r->conflicts, i, d) {
 		if (rc < 0)
 			return rc;
 		rc = buf_printf(b, "  conflict %s: %s '%s' (%s)\n",
@@ -1110,8 +1108,7 @@ static int merge_body(struct buf *b, const struct merge_result *r, const char *r
 	}
 	if (rc == 0 && json_array_size(r->notes) > 0)
 		rc = buf_adds(b, "\nNotes:\n");
-	json_array_foreach(r->notes, i, d)
-	{
+	json_array_foreach (r->notes, i, d) {
 		if (rc < 0)
 			return rc;
 		rc = buf_printf(b, "  %s\n", json_string_value(d));
@@ -1123,6 +1120,34 @@ int merge_branches(struct merge_result *out, struct ledger *l, const char *branc
 		   const git_oid *their_commit)
 {
 	return merge_branches_ext(out, l, branch, their_commit, NULL);
+}
+
+/*
+ * Nothing unverified enters a branch: every commit their_commit brings (reachable from it,
+ * not from ours) must pass verify_commit as a commit new from elsewhere.
+ */
+static int verify_incoming(struct ledger *l, const char *branch, const git_oid *ours,
+			   const git_oid *their_commit)
+{
+	struct verify_result v;
+	git_revwalk *walk = NULL;
+	git_oid id;
+	int rc = 0;
+
+	if (git_revwalk_new(&walk, l->repo) < 0 || git_revwalk_push(walk, their_commit) < 0 ||
+	    git_revwalk_hide(walk, ours) < 0) {
+		rc = err_git(ERR_IO, "cannot walk the commits to merge");
+		goto out;
+	}
+	while (rc == 0 && git_revwalk_next(&id, walk) == 0) {
+		if ((rc = verify_commit(&v, l, branch, &id, VERIFY_INCOMING)) < 0)
+			break;
+		if (v.status != VERIFY_OK)
+			rc = err_set(ERR_VERIFY, "refusing to merge: %s", v.why);
+	}
+out:
+	git_revwalk_free(walk);
+	return rc;
 }
 
 int merge_branches_ext(struct merge_result *out, struct ledger *l, const char *branch,
@@ -1138,7 +1163,9 @@ int merge_branches_ext(struct merge_result *out, struct ledger *l, const char *b
 
 	memset(out, 0, sizeof(*out));
 	if ((rc = ledger_ref_name(ref, branch)) < 0 || (rc = ledger_head(&ours, l, branch)) < 0 ||
-	    (rc = ledger_operator(&op, l, opts ? opts->operator : NULL)) < 0)
+	    (rc = ledger_operator(&op, l, opts ? opts->operator : NULL)) < 0 ||
+	    (!(opts && opts->verified) &&
+	     (rc = verify_incoming(l, branch, &ours, their_commit)) < 0))
 		return rc;
 	if ((rc = merge_commits(out, l, &ours, their_commit, true)) < 0)
 		goto out;

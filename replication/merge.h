@@ -76,10 +76,15 @@ const char *merge_outcome_name(enum merge_outcome o);
 struct merge_opts {
 	const char *operator; /* who merges; NULL: ledger_operator's default */
 	const char *reason;   /* extra paragraph for the message, or NULL */
+	bool verified;	      /* the caller has checked every incoming commit with
+				 verify_commit already (tests of merge rules on forged
+				 histories); false: merge_branches_ext checks them */
 };
 
 /*
- * Merge their_commit into branch (an office code): up to date, fast-forward (the ref is
+ * Merge their_commit into branch (an office code). First every commit it brings is checked
+ * with verify_commit (VERIFY_INCOMING); any failure is ERR_VERIFY naming the commit, the
+ * signer and the rule, and nothing is written. Then: up to date, fast-forward (the ref is
  * moved by compare-and-swap), or a merge commit signed with the office key whose parents
  * are our head and their_commit, moved into place by compare-and-swap from our head.
  * *out is filled (release it with merge_result_release, also on error). ERR_CONFLICT

@@ -102,7 +102,7 @@ cl merge "refs/remotes/b/$B" >"$T/ff"
 grep -q "^fast-forward to " "$T/ff" || fail "ff: $(cat "$T/ff")"
 expect_eq "$(git -C "$A" rev-parse "$B")" "$(git -C "$Bd" rev-parse "$B")" "heads"
 
-say "a malformed record on the other side is refused by name; nothing moves"
+say "an unverified commit with a malformed record is refused before merging; nothing moves"
 cl amend "$P" phone=300 --reason "new phone" >/dev/null
 path=$(git -C "$Bd" ls-tree -r --name-only "$B" | grep "$P")
 blob=$(printf '{"id": "%s", "name": ' "$P" | git -C "$Bd" hash-object -w --stdin)
@@ -112,7 +112,7 @@ tree=$(GIT_INDEX_FILE="$T/idx" git -C "$Bd" write-tree)
 broken=$(git -C "$Bd" -c user.name=x -c user.email=x@y commit-tree -p "$B" -m broken "$tree")
 git -C "$A" fetch -q "$Bd" "$broken:refs/remotes/b/broken"
 before=$(git -C "$A" rev-parse "$B")
-expect_fail 4 "record '$P' in commit ${broken%"${broken#????????????}"}" cl merge refs/remotes/b/broken
-grep -q "malformed JSON" "$T/err" || fail "message: $(cat "$T/err")"
+expect_fail 7 "refusing to merge: commit $broken" cl merge refs/remotes/b/broken
+grep -q "not signed" "$T/err" || fail "message: $(cat "$T/err")"
 expect_eq "$(git -C "$A" rev-parse "$B")" "$before" "head unchanged"
 say "ok"
