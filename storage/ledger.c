@@ -228,6 +228,11 @@ static int ref_update(struct ledger *l, const char *ref, const git_oid *id, cons
 	return rc;
 }
 
+int ledger_ref_update(struct ledger *l, const char *ref, const git_oid *id, const git_oid *expected)
+{
+	return ref_update(l, ref, id, expected);
+}
+
 int ledger_commit_tree(git_oid *out, struct ledger *l, const char *ref, const git_oid *expected,
 		       const git_oid *tree_id, const git_commit **parents, size_t nparents,
 		       const char *message, const char *operator, uint64_t when_ms)

@@ -152,6 +152,13 @@ int ledger_commit_tree(git_oid *out, struct ledger *l, const char *ref, const gi
 		       const git_oid *tree, const git_commit **parents, size_t nparents,
 		       const char *message, const char *operator, uint64_t when_ms);
 
+/*
+ * Move ref from expected (NULL: ref must not exist) to id by compare-and-swap, under the
+ * ledger's writer lock (for refs written by replication: received pushes, fetched
+ * branches). ERR_CONFLICT when the ref moved meanwhile.
+ */
+int ledger_ref_update(struct ledger *l, const char *ref, const git_oid *id, const git_oid *expected);
+
 /* Build a commit message: subject, blank line, reason, blank line, trailers. */
 int ledger_message(struct buf *out, struct ledger *l, const char *subject, const char *reason,
 		   const char *operator, const char * hlc);
