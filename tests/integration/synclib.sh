@@ -4,6 +4,9 @@
 : "${CASELEDGERD:=$top_builddir/daemon/caseledgerd}"
 GIT_SSL_CAINFO=/nonexistent # set per test: the variable beats -c http.sslCAInfo
 unset SSL_CERT_FILE SSL_CERT_DIR
+# full malloc stacks, so the suppressions below match frames deep inside the libraries
+export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}fast_unwind_on_malloc=0"
+export LSAN_OPTIONS="suppressions=$top_srcdir/tests/integration/lsan-libs.supp${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
 export GIT_TERMINAL_PROMPT=0 GIT_CONFIG_NOSYSTEM=1 HOME="$T"
 
 DAEMONS=""
