@@ -154,4 +154,14 @@ stop city
 [ -S "$T/city/caseledgerd.sock" ] && fail "control socket left behind"
 grep -q "stopped" "$T/city.log" || fail "no clean stop: $(tail -3 "$T/city.log")"
 git -C "$T/city" fsck --strict >/dev/null 2>&1 || fail "fsck after stop"
+
+say "bad configuration is refused with the file and line"
+printf '[daemon]\nledger = %s\nlisten = 127.0.0.1:0\nbogus = 1\n' "$T/city" >"$T/bad.ini"
+expect_fail 1 "line 4" "$CASELEDGERD" -c "$T/bad.ini"
+printf '[daemon]\nledger = %s\nlisten = 127.0.0.1:0\n' "$T/city" >"$T/bad.ini"
+expect_fail 1 "needs 'cert' and 'ca'" "$CASELEDGERD" -c "$T/bad.ini"
+expect_fail 1 "cannot open config" "$CASELEDGERD" -c "$T/missing.ini"
+expect_fail 2 "usage" "$CASELEDGERD"
+daemon_conf city "cert=$T/comm.pem"
+expect_fail 1 "does not match certificate" "$CASELEDGERD" -c "$T/city.ini" --check
 say "ok"

@@ -96,7 +96,7 @@ expect_eq "$(ledger_fingerprint "$T/c1")" "$before" "c1 after a failed sync"
 cl -C "$T/c1" status --json >"$T/st.json"
 [ "$(json_get "$T/st.json" '$.failures')" -ge 1 ] || fail "no failure counted: $(cat "$T/st.json")"
 
-say "control socket: unknown commands and versions are refused; no daemon is reported"
+say "with the daemon stopped, status says no daemon answers"
 expect_fail 3 "no caseledgerd answers" cl -C "$T/dist" status
 for c in c1 c2 city; do stop $c; done
 say "ok"
