@@ -4,7 +4,8 @@
 set -eu
 
 PACKAGES="build-essential autoconf automake libtool pkg-config git openssh-client openssl
-sqlite3 libgit2-dev libsqlite3-dev libssl-dev libinih-dev libjansson-dev libcmocka-dev"
+sqlite3 libgit2-dev libsqlite3-dev libssl-dev libinih-dev libjansson-dev libcmocka-dev
+libevent-dev zlib1g-dev"
 
 missing=""
 for p in $PACKAGES; do

@@ -46,6 +46,17 @@ extern const struct cmd_entry cmd_init_entry, cmd_add_entry, cmd_amend_entry, cm
     cmd_show_entry, cmd_log_entry, cmd_verify_entry, cmd_signers_entry, cmd_schema_entry;
 extern const struct cmd_entry cmd_ca_entry;
 extern const struct cmd_entry cmd_merge_entry, cmd_conflicts_entry, cmd_resolve_entry;
+extern const struct cmd_entry cmd_status_entry, cmd_sync_entry;
+
+/*
+ * Send req (a JSON object; "v" is added) to caseledgerd's control socket (socket_path,
+ * or <ledger dir>/caseledgerd.sock) and read its one-line reply into *out (new
+ * reference). ERR_NOTFOUND when no daemon answers.
+ */
+int cmd_ctl_request(json_t **out, struct cmd_ctx *ctx, const char *socket_path, json_t *req);
+
+/* Print a table of the branch status objects caseledgerd reports. */
+void cmd_print_branches(const json_t *branches);
 
 /* NULL-terminated, in the order `caseledger help` lists them. */
 extern const struct cmd_entry *const cmd_table[];

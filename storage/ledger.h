@@ -161,7 +161,8 @@ int ledger_commit_tree(git_oid *out, struct ledger *l, const char *ref, const gi
 
 /*
  * Move ref from expected (NULL: ref must not exist) to id by compare-and-swap, under the
- * ledger's writer lock, durably. For fast-forwards. ERR_CONFLICT when the ref moved.
+ * ledger's writer lock, durably: fast-forwards, received pushes, fetched branches.
+ * ERR_CONFLICT when the ref moved.
  */
 int ledger_ref_cas(struct ledger *l, const char *ref, const git_oid *expected, const git_oid *id);
 

@@ -1,0 +1,315 @@
+/*
+ * dmn_sync: the scheduler thread. It syncs every branch with the parent every
+ * sync_interval seconds, at once when asked (control socket, SIGHUP, a push received:
+ * push-through), and after a failure backs off exponentially with jitter between
+ * backoff_min and backoff_max. It keeps the per-branch status `caseledger status` shows
+ * and hands each round's result to the callers waiting on it, on the event loop.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "dmn.h"
+#include "err.h"
+#include "ledger.h"
+#include "sync.h"
+#include "tls.h"
+#include "util.h"
+
+struct waiter {
+	void (*done)(json_t *result, void *payload);
+	void *payload;
+	json_t *result;
+	struct waiter *next;
+};
+
+struct dmn_sync {
+	struct dmn *d;
+	pthread_t thread;
+	bool started, stop, requested;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	unsigned failures;
+	struct waiter *waiting;	 /* for the next round */
+	struct waiter *finished; /* to call on the event loop */
+	json_t *branches;	 /* branch -> status object */
+	json_t *last;		 /* the last round's summary */
+	struct event *done_ev;
+};
+
+static void iso_now(char out[UTIL_ISO_MAX])
+{
+	util_iso_time(out, (int64_t)time(NULL), 0);
+}
+
+/* Copy what a round needs from the configuration, under cfg_mu (SIGHUP swaps it). */
+struct round_cfg {
+	char *ledger, *parent, *parent_name, *cert, *key, *ca;
+	unsigned timeout;
+};
+
+static void round_cfg_release(struct round_cfg *c)
+{
+	free(c->ledger);
+	free(c->parent);
+	free(c->parent_name);
+	free(c->cert);
+	free(c->key);
+	free(c->ca);
+}
+
+static char *dup_or_null(const char *s)
+{
+	return s ? strdup(s) : NULL;
+}
+
+/* One round: every branch. Returns the summary (new reference). */
+static json_t *run_round(struct dmn_sync *s)
+{
+	struct round_cfg c = {0};
+	struct ledger *l = NULL;
+	char **names = NULL;
+	size_t n = 0, i, nfailed = 0;
+	json_t *list = json_array(), *sum;
+	char when[UTIL_ISO_MAX];
+	int rc = 0;
+
+	pthread_mutex_lock(&s->d->cfg_mu);
+	c.ledger = dup_or_null(s->d->cfg.ledger);
+	c.parent = dup_or_null(s->d->cfg.parent);
+	c.parent_name = dup_or_null(s->d->cfg.parent_name);
+	c.cert = dup_or_null(s->d->cfg.cert);
+	c.key = dup_or_null(s->d->cfg.key);
+	c.ca = dup_or_null(s->d->cfg.ca);
+	c.timeout = s->d->cfg.timeout;
+	pthread_mutex_unlock(&s->d->cfg_mu);
+	iso_now(when);
+	if (!c.parent) {
+		rc = err_set(ERR_NOTFOUND, "no parent configured");
+		goto out;
+	}
+	{
+		struct tls_client_config tc = {c.cert, c.key, c.ca, c.timeout, c.timeout};
+		struct sync_peer peer = {c.parent, c.parent_name, NULL, NULL};
+		if ((rc = tls_client_register(&tc)) < 0 || (rc = ledger_open(&l, c.ledger)) < 0 ||
+		    (rc = sync_branches(&names, &n, l, &peer)) < 0)
+			goto out;
+		for (i = 0; i < n; i++) {
+			struct sync_branch_result r;
+			json_t *st;
+			sync_branch(&r, l, &peer, names[i]);
+			err_clear();
+			if (r.outcome == SYNC_FAILED || r.outcome == SYNC_DIVERGED)
+				nfailed++;
+			dmn_log(r.outcome == SYNC_FAILED ? DMN_LOG_WARN : DMN_LOG_INFO,
+				"sync %s with %s: %s%s%s", r.branch, c.parent,
+				sync_outcome_name(r.outcome), r.error[0] ? ": " : "", r.error);
+			pthread_mutex_lock(&s->mu);
+			if (!(st = json_object_get(s->branches, r.branch))) {
+				st = json_object();
+				json_object_set_new(s->branches, r.branch, st);
+			}
+			json_object_set_new(st, "branch", json_string(r.branch));
+			json_object_set_new(st, "peer", json_string(c.parent_name));
+			json_object_set_new(st, "url", json_string(c.parent));
+			json_object_set_new(st, "outcome",
+					    json_string(sync_outcome_name(r.outcome)));
+			json_object_set_new(st, "ahead", json_integer((json_int_t)r.ahead));
+			json_object_set_new(st, "behind", json_integer((json_int_t)r.behind));
+			json_object_set_new(st, "conflicts", json_null()); /* the merge module's */
+			if (r.outcome == SYNC_FAILED || r.outcome == SYNC_DIVERGED) {
+				json_object_set_new(st, "last_error", json_string(r.error));
+				json_object_set_new(st, "last_error_time", json_string(when));
+			} else {
+				json_object_set_new(st, "last_success", json_string(when));
+			}
+			json_array_append(list, st);
+			pthread_mutex_unlock(&s->mu);
+		}
+	}
+out:
+	sum = json_pack("{s:b, s:s, s:o}", "ok", rc == 0 && nfailed == 0, "time", when, "branches",
+			list ? list : json_array());
+	if (rc < 0) {
+		dmn_log(DMN_LOG_WARN, "sync with %s: %s", c.parent ? c.parent : "(none)",
+			err_msg());
+		json_object_set_new(sum, "error", json_string(err_msg()));
+	} else if (nfailed) {
+		json_object_set_new(sum, "error",
+				    json_sprintf("%zu branches did not sync", nfailed));
+	}
+	err_clear();
+	sync_branches_free(names, n);
+	ledger_free(l);
+	round_cfg_release(&c);
+	return sum;
+}
+
+static void *thread_main(void *arg)
+{
+	struct dmn_sync *s = arg;
+	struct waiter *round, *w;
+	struct timespec deadline;
+	json_t *sum;
+
+	pthread_mutex_lock(&s->mu);
+	while (!s->stop) {
+		unsigned wait = s->d->cfg.sync_interval;
+		int r = 0;
+		if (s->failures && s->d->cfg.parent) {
+			unsigned shift = s->failures - 1 > 20 ? 20 : s->failures - 1;
+			unsigned long b = (unsigned long)s->d->cfg.backoff_min << shift;
+			if (b > s->d->cfg.backoff_max)
+				b = s->d->cfg.backoff_max;
+			wait = (unsigned)(b / 2 + (unsigned long)rand() % (b / 2 + 1)); /* jitter */
+		}
+		clock_gettime(CLOCK_REALTIME, &deadline);
+		deadline.tv_sec += wait ? wait : 86400 * 365;
+		while (!s->stop && !s->requested && r != ETIMEDOUT)
+			r = pthread_cond_timedwait(&s->cv, &s->mu, &deadline);
+		if (s->stop)
+			break;
+		if (!s->requested && !s->d->cfg.parent)
+			continue; /* nothing to do on a timer without a parent */
+		s->requested = false;
+		round = s->waiting;
+		s->waiting = NULL;
+		pthread_mutex_unlock(&s->mu);
+
+		sum = run_round(s);
+
+		pthread_mutex_lock(&s->mu);
+		s->failures = json_is_true(json_object_get(sum, "ok")) ? 0 : s->failures + 1;
+		json_decref(s->last);
+		s->last = json_incref(sum);
+		while ((w = round)) {
+			round = w->next;
+			w->result = json_incref(sum);
+			w->next = s->finished;
+			s->finished = w;
+		}
+		json_decref(sum);
+		if (s->finished)
+			event_active(s->done_ev, EV_READ, 0);
+	}
+	pthread_mutex_unlock(&s->mu);
+	return NULL;
+}
+
+static void done_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct dmn_sync *s = arg;
+	struct waiter *list, *w;
+
+	pthread_mutex_lock(&s->mu);
+	list = s->finished;
+	s->finished = NULL;
+	pthread_mutex_unlock(&s->mu);
+	while ((w = list)) {
+		list = w->next;
+		w->done(w->result, w->payload);
+		json_decref(w->result);
+		free(w);
+	}
+}
+
+int dmn_sync_start(struct dmn_sync **out, struct dmn *d)
+{
+	struct dmn_sync *s = calloc(1, sizeof(*s));
+
+	*out = NULL;
+	if (!s || !(s->branches = json_object()))
+		goto nomem;
+	s->d = d;
+	pthread_mutex_init(&s->mu, NULL);
+	pthread_cond_init(&s->cv, NULL);
+	srand((unsigned)(time(NULL) ^ getpid()));
+	if (!(s->done_ev = event_new(d->base, -1, 0, done_cb, s)))
+		goto nomem;
+	s->requested = d->cfg.parent != NULL; /* a first sync at start */
+	if (pthread_create(&s->thread, NULL, thread_main, s) != 0) {
+		dmn_sync_free(s);
+		return err_set(ERR_GENERIC, "cannot start the sync thread");
+	}
+	s->started = true;
+	*out = s;
+	return 0;
+nomem:
+	dmn_sync_free(s);
+	return err_set(ERR_NOMEM, "out of memory");
+}
+
+void dmn_sync_request(struct dmn_sync *s, void (*done)(json_t *result, void *payload),
+		      void *payload)
+{
+	struct waiter *w = NULL;
+
+	if (done && !(w = calloc(1, sizeof(*w)))) {
+		done(NULL, payload);
+		return;
+	}
+	pthread_mutex_lock(&s->mu);
+	if (w) {
+		w->done = done;
+		w->payload = payload;
+		w->next = s->waiting;
+		s->waiting = w;
+	}
+	s->requested = true;
+	pthread_cond_signal(&s->cv);
+	pthread_mutex_unlock(&s->mu);
+}
+
+json_t *dmn_sync_status(struct dmn_sync *s)
+{
+	json_t *list = json_array(), *v, *o;
+	const char *k;
+
+	pthread_mutex_lock(&s->mu);
+	json_object_foreach (s->branches, k, v) {
+		json_array_append_new(list, json_deep_copy(v));
+	}
+	o = json_pack("{s:o, s:I, s:O?}", "branches", list, "failures", (json_int_t)s->failures,
+		      "last_round", s->last);
+	pthread_mutex_unlock(&s->mu);
+	return o;
+}
+
+void dmn_sync_free(struct dmn_sync *s)
+{
+	struct waiter *w;
+
+	if (!s)
+		return;
+	if (s->started) {
+		pthread_mutex_lock(&s->mu);
+		s->stop = true;
+		pthread_cond_signal(&s->cv);
+		pthread_mutex_unlock(&s->mu);
+		pthread_join(s->thread, NULL);
+	}
+	/* waiters are told the daemon is stopping */
+	while ((w = s->waiting)) {
+		s->waiting = w->next;
+		w->next = s->finished;
+		s->finished = w;
+	}
+	while ((w = s->finished)) {
+		json_t *r = w->result ? w->result
+				      : json_pack("{s:b, s:s}", "ok", 0, "error",
+						  "caseledgerd is stopping");
+		s->finished = w->next;
+		w->done(r, w->payload);
+		json_decref(r);
+		free(w);
+	}
+	if (s->done_ev)
+		event_free(s->done_ev);
+	json_decref(s->branches);
+	json_decref(s->last);
+	free(s);
+}

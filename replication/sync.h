@@ -1,0 +1,69 @@
+/*
+ * sync: one office's exchange with its parent, per branch — fetch into
+ * refs/remotes/<peer>/<branch>, verify every new commit, bring the local branch up (only
+ * fast-forwards here: a diverged branch waits for the merge module's merge_branches,
+ * which sits between sync_fetch and sync_push), push, and retry when the push loses a
+ * race. libgit2's smart HTTP client does the transfer, over tls.h's stream.
+ *
+ * A failed or cut sync never changes the local ledger: fetched objects stay unreachable
+ * until every new commit has verified, and refs move only by compare-and-swap.
+ */
+#ifndef CASELEDGER_SYNC_H
+#define CASELEDGER_SYNC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <git2.h>
+
+#include "ledger.h"
+#include "xfer.h"
+
+struct sync_peer {
+	const char *url;       /* https://host:port/<name> */
+	const char *name;      /* local name: refs/remotes/<name>/… */
+	xfer_verify_fn verify; /* for fetched commits; NULL: xfer_verify_default */
+	void *verify_payload;
+};
+
+/*
+ * Fetch branch from the peer into refs/remotes/<peer>/<branch>, after checking every
+ * commit new to this ledger with peer->verify. *out gets the peer's head. ERR_NOTFOUND
+ * when the peer has no such branch (or does not show it to us).
+ */
+int sync_fetch(git_oid *out, struct ledger *l, const struct sync_peer *p, const char *branch);
+
+/*
+ * Push the local branch to the same branch at the peer (fast-forward only, the peer
+ * decides). ERR_CONFLICT when the peer's branch moved or is not an ancestor, ERR_DENIED
+ * when the peer refuses it for another reason (message: the peer's).
+ */
+int sync_push(struct ledger *l, const struct sync_peer *p, const char *branch);
+
+/* The branches to sync: those the peer shows us plus our own in our scope. Sorted,
+ * unique; free with sync_branches_free. */
+int sync_branches(char ***out, size_t *n, struct ledger *l, const struct sync_peer *p);
+void sync_branches_free(char **list, size_t n);
+
+enum sync_outcome {
+	SYNC_UP_TO_DATE,
+	SYNC_FETCHED,  /* the local branch moved forward */
+	SYNC_PUSHED,   /* the peer's branch moved forward */
+	SYNC_DIVERGED, /* both moved: needs a merge */
+	SYNC_FAILED,
+};
+
+struct sync_branch_result {
+	char branch[OFFICE_CODE_MAX + 8];
+	enum sync_outcome outcome;
+	size_t ahead, behind; /* local commits the peer lacks, and the other way, after sync */
+	char error[512];      /* when FAILED or DIVERGED */
+};
+
+/* Sync one branch: fetch, fast-forward the local branch, push; up to 3 tries on races. */
+int sync_branch(struct sync_branch_result *out, struct ledger *l, const struct sync_peer *p,
+		const char *branch);
+
+const char *sync_outcome_name(enum sync_outcome o);
+
+#endif

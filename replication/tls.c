@@ -1,0 +1,308 @@
+/*
+ * tls: an OpenSSL git_stream for libgit2's https:// transport, with our client
+ * certificate, the configured CA only, host checks and timeouts.
+ *
+ * The process-wide SSL_CTX is replaced under a mutex; each stream takes its own
+ * reference (SSL_new), so a reload never pulls a context from under a connection.
+ */
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include <git2.h>
+#include <git2/sys/stream.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+
+#include "err.h"
+#include "sig.h"
+#include "tls.h"
+
+static pthread_mutex_t ctx_mu = PTHREAD_MUTEX_INITIALIZER;
+static SSL_CTX *client_ctx;
+static unsigned connect_timeout = 10, io_timeout = 30;
+
+struct tls_stream {
+	git_stream parent;
+	char *host, *port;
+	int fd;
+	SSL *ssl;
+	git_cert_x509 cert;
+	unsigned char *der;
+};
+
+static int stream_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int stream_error(const char *fmt, ...)
+{
+	char msg[512];
+	unsigned long e = ERR_get_error();
+	va_list ap;
+	size_t n;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	n = strlen(msg);
+	if (e && n < sizeof(msg) - 3) {
+		snprintf(msg + n, sizeof(msg) - n, ": ");
+		ERR_error_string_n(e, msg + n + 2, sizeof(msg) - n - 2);
+	}
+	ERR_clear_error();
+	git_error_set_str(GIT_ERROR_SSL, msg);
+	return -1;
+}
+
+static int tcp_connect(struct tls_stream *s)
+{
+	struct addrinfo hints = {0}, *res = NULL, *ai;
+	struct timeval tv = {(time_t)io_timeout, 0};
+	int fd = -1, g, err = 0;
+	socklen_t el = sizeof(err);
+
+	hints.ai_socktype = SOCK_STREAM;
+	if ((g = getaddrinfo(s->host, s->port, &hints, &res)) != 0) {
+		git_error_set_str(GIT_ERROR_NET, gai_strerror(g));
+		return -1;
+	}
+	for (ai = res; ai; ai = ai->ai_next) {
+		struct pollfd pfd;
+		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK,
+			    ai->ai_protocol);
+		if (fd < 0)
+			continue;
+		if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
+			break;
+		pfd.fd = fd;
+		pfd.events = POLLOUT;
+		if (errno == EINPROGRESS && poll(&pfd, 1, (int)connect_timeout * 1000) == 1 &&
+		    getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &el) == 0 && err == 0)
+			break;
+		close(fd);
+		fd = -1;
+	}
+	freeaddrinfo(res);
+	if (fd < 0) {
+		char msg[300];
+		snprintf(msg, sizeof(msg), "cannot connect to %s:%s: %s", s->host, s->port,
+			 err ? strerror(err) : "timed out or refused");
+		git_error_set_str(GIT_ERROR_NET, msg);
+		return -1;
+	}
+	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	s->fd = fd;
+	return 0;
+}
+
+static int s_connect(git_stream *st)
+{
+	struct tls_stream *s = (struct tls_stream *)st;
+	unsigned char ip[16];
+	long vr;
+
+	if (tcp_connect(s) < 0)
+		return -1;
+	pthread_mutex_lock(&ctx_mu);
+	s->ssl = client_ctx ? SSL_new(client_ctx) : NULL;
+	pthread_mutex_unlock(&ctx_mu);
+	if (!s->ssl)
+		return stream_error("no TLS client configuration");
+	SSL_set_fd(s->ssl, s->fd);
+	if (inet_pton(AF_INET, s->host, ip) == 1 || inet_pton(AF_INET6, s->host, ip) == 1) {
+		X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(s->ssl), s->host);
+	} else {
+		SSL_set_tlsext_host_name(s->ssl, s->host);
+		SSL_set1_host(s->ssl, s->host);
+	}
+	if (SSL_connect(s->ssl) != 1) {
+		vr = SSL_get_verify_result(s->ssl);
+		if (vr != X509_V_OK)
+			return stream_error("TLS handshake with %s:%s: server certificate: %s",
+					    s->host, s->port, X509_verify_cert_error_string(vr));
+		return stream_error("TLS handshake with %s:%s failed", s->host, s->port);
+	}
+	return 0;
+}
+
+static int s_certificate(git_cert **out, git_stream *st)
+{
+	struct tls_stream *s = (struct tls_stream *)st;
+	X509 *peer = s->ssl ? SSL_get0_peer_certificate(s->ssl) : NULL;
+	int n;
+
+	if (!peer)
+		return stream_error("no server certificate");
+	free(s->der);
+	s->der = NULL;
+	if ((n = i2d_X509(peer, &s->der)) < 0)
+		return stream_error("cannot encode the server certificate");
+	s->cert.parent.cert_type = GIT_CERT_X509;
+	s->cert.data = s->der;
+	s->cert.len = (size_t)n;
+	*out = &s->cert.parent;
+	return 0;
+}
+
+static ssize_t s_read(git_stream *st, void *data, size_t len)
+{
+	struct tls_stream *s = (struct tls_stream *)st;
+	int n = SSL_read(s->ssl, data, len > INT32_MAX ? INT32_MAX : (int)len);
+
+	if (n > 0)
+		return n;
+	switch (SSL_get_error(s->ssl, n)) {
+	case SSL_ERROR_ZERO_RETURN:
+		return 0;
+	case SSL_ERROR_SYSCALL:
+		if (errno == EAGAIN || errno == EWOULDBLOCK) {
+			git_error_set_str(GIT_ERROR_NET, "timed out reading from the server");
+			return -1;
+		}
+		return stream_error("read from %s:%s failed", s->host, s->port);
+	default:
+		return stream_error("read from %s:%s failed", s->host, s->port);
+	}
+}
+
+static ssize_t s_write(git_stream *st, const char *data, size_t len, int flags)
+{
+	struct tls_stream *s = (struct tls_stream *)st;
+	size_t done = 0;
+
+	while (done < len) {
+		size_t k = len - done > INT32_MAX ? INT32_MAX : len - done;
+		int n = SSL_write(s->ssl, data + done, (int)k);
+		if (n <= 0)
+			return stream_error("write to %s:%s failed", s->host, s->port);
+		done += (size_t)n;
+	}
+	return (ssize_t)len;
+}
+
+static int s_close(git_stream *st)
+{
+	struct tls_stream *s = (struct tls_stream *)st;
+
+	if (s->ssl)
+		SSL_shutdown(s->ssl);
+	ERR_clear_error();
+	if (s->fd >= 0)
+		close(s->fd);
+	s->fd = -1;
+	return 0;
+}
+
+static void s_free(git_stream *st)
+{
+	struct tls_stream *s = (struct tls_stream *)st;
+
+	if (!s)
+		return;
+	if (s->fd >= 0)
+		close(s->fd);
+	SSL_free(s->ssl);
+	OPENSSL_free(s->der);
+	free(s->host);
+	free(s->port);
+	free(s);
+}
+
+static int s_init(git_stream **out, const char *host, const char *port)
+{
+	struct tls_stream *s = calloc(1, sizeof(*s));
+
+	if (!s || !(s->host = strdup(host)) || !(s->port = strdup(port ? port : "443"))) {
+		if (s)
+			free(s->host);
+		free(s);
+		git_error_set_oom();
+		return -1;
+	}
+	s->fd = -1;
+	s->parent.version = GIT_STREAM_VERSION;
+	s->parent.encrypted = 1;
+	s->parent.proxy_support = 0;
+	s->parent.connect = s_connect;
+	s->parent.certificate = s_certificate;
+	s->parent.read = s_read;
+	s->parent.write = s_write;
+	s->parent.close = s_close;
+	s->parent.free = s_free;
+	*out = &s->parent;
+	return 0;
+}
+
+static int s_wrap(git_stream **out, git_stream *in, const char *host)
+{
+	git_error_set_str(GIT_ERROR_SSL, "caseledger does not sync through HTTP proxies");
+	return -1;
+}
+
+int tls_client_register(const struct tls_client_config *c)
+{
+	git_stream_registration reg = {GIT_STREAM_VERSION, s_init, s_wrap};
+	struct sig_key *key = NULL;
+	SSL_CTX *ctx = NULL;
+	int rc = 0;
+
+	if (!(ctx = SSL_CTX_new(TLS_client_method())) ||
+	    !SSL_CTX_set_min_proto_version(ctx, TLS1_3_VERSION) ||
+	    !SSL_CTX_set_max_proto_version(ctx, TLS1_3_VERSION)) {
+		rc = err_ssl(ERR_GENERIC, "cannot set up TLS");
+		goto out;
+	}
+	if (SSL_CTX_use_certificate_chain_file(ctx, c->cert) != 1) {
+		rc = err_ssl(ERR_INVALID, "certificate '%s'", c->cert);
+		goto out;
+	}
+	if ((rc = sig_key_load(&key, c->key)) < 0)
+		goto out;
+	if (SSL_CTX_use_PrivateKey(ctx, sig_key_pkey(key)) != 1 ||
+	    SSL_CTX_check_private_key(ctx) != 1) {
+		rc = err_ssl(ERR_INVALID, "key '%s' does not match certificate '%s'", c->key,
+			     c->cert);
+		goto out;
+	}
+	if (SSL_CTX_load_verify_locations(ctx, c->ca, NULL) != 1) {
+		rc = err_ssl(ERR_INVALID, "CA file '%s'", c->ca);
+		goto out;
+	}
+	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+	if (git_libgit2_init() < 0 || git_stream_register(GIT_STREAM_TLS, &reg) < 0) {
+		rc = err_git(ERR_GENERIC, "cannot register the TLS stream");
+		goto out;
+	}
+	pthread_mutex_lock(&ctx_mu);
+	SSL_CTX_free(client_ctx);
+	client_ctx = ctx;
+	connect_timeout = c->connect_timeout ? c->connect_timeout : 10;
+	io_timeout = c->io_timeout ? c->io_timeout : 30;
+	pthread_mutex_unlock(&ctx_mu);
+	ctx = NULL;
+out:
+	sig_key_free(key);
+	SSL_CTX_free(ctx);
+	return rc;
+}
+
+void tls_client_unregister(void)
+{
+	git_stream_register(GIT_STREAM_TLS, NULL);
+	pthread_mutex_lock(&ctx_mu);
+	SSL_CTX_free(client_ctx);
+	client_ctx = NULL;
+	pthread_mutex_unlock(&ctx_mu);
+}

@@ -1,0 +1,30 @@
+/*
+ * tls: the TLS stream libgit2's smart HTTP client runs over (git_stream_register).
+ *
+ * Debian's libgit2 uses mbedTLS and cannot present our certificate, so https:// goes
+ * through this OpenSSL stream instead: TLS 1.3 only, our office certificate and key, the
+ * peer checked against the configured CA file only (never the system store) and against
+ * the host name or IP address in the URL, with connect and read/write timeouts.
+ */
+#ifndef CASELEDGER_TLS_H
+#define CASELEDGER_TLS_H
+
+struct tls_client_config {
+	const char *cert;	  /* our certificate (PEM) */
+	const char *key;	  /* our private key (PEM PKCS#8, mode 0600) */
+	const char *ca;		  /* CA certificates the server must chain to */
+	unsigned connect_timeout; /* seconds; 0: 10 */
+	unsigned io_timeout;	  /* seconds a read or write may block; 0: 30 */
+};
+
+/*
+ * Build the client context from c (files are read now) and register the stream for
+ * every https:// connection libgit2 makes in this process from now on. Calling it again
+ * replaces the context (connections already open keep theirs).
+ */
+int tls_client_register(const struct tls_client_config *c);
+
+/* Unregister and free the context. */
+void tls_client_unregister(void);
+
+#endif

@@ -1,0 +1,1077 @@
+/*
+ * xfer: git's smart protocol, server side — advertisement, upload-pack, receive-pack.
+ *
+ * Requests arrive whole (the HTTP layer has capped their size); pkt-lines are parsed with
+ * a length-checked reader and every unknown line is an error. A push is all-or-nothing up
+ * to the ref updates: its pack is indexed into objects/incoming-XXXXXX (the quarantine),
+ * every new commit is checked there, and only then are the pack files moved into
+ * objects/pack and the refs moved by compare-and-swap. See doc/protocol.md.
+ */
+#include "config.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "err.h"
+#include "office.h"
+#include "sig.h"
+#include "util.h"
+#include "xfer.h"
+
+#define ZERO_HEX "0000000000000000000000000000000000000000"
+
+/* --- pkt-lines ----------------------------------------------------------------------- */
+
+enum { PKT_FLUSH = 0, PKT_DATA = 1, PKT_EOF = 2 };
+
+struct pkt_reader {
+	const char *p;
+	size_t len, off;
+};
+
+/* Next packet: PKT_DATA (*line, *n without a trailing LF), PKT_FLUSH, PKT_EOF or error. */
+static int pkt_read(struct pkt_reader *r, const char **line, size_t *n)
+{
+	unsigned v = 0;
+	size_t i;
+
+	if (r->off == r->len)
+		return PKT_EOF;
+	if (r->len - r->off < 4)
+		return err_set(ERR_INVALID, "truncated pkt-line length at byte %zu", r->off);
+	for (i = 0; i < 4; i++) {
+		char c = r->p[r->off + i];
+		int d = c >= '0' && c <= '9'   ? c - '0'
+			: c >= 'a' && c <= 'f' ? c - 'a' + 10
+			: c >= 'A' && c <= 'F' ? c - 'A' + 10
+					       : -1;
+		if (d < 0)
+			return err_set(ERR_INVALID, "malformed pkt-line length at byte %zu",
+				       r->off);
+		v = v * 16 + (unsigned)d;
+	}
+	if (v == 0) {
+		r->off += 4;
+		return PKT_FLUSH;
+	}
+	if (v < 4 || v > XFER_PKT_MAX)
+		return err_set(ERR_INVALID, "bad pkt-line length %u at byte %zu", v, r->off);
+	if (r->len - r->off < v)
+		return err_set(ERR_INVALID, "truncated pkt-line at byte %zu", r->off);
+	*line = r->p + r->off + 4;
+	*n = v - 4;
+	if (*n > 0 && (*line)[*n - 1] == '\n')
+		(*n)--;
+	r->off += v;
+	return PKT_DATA;
+}
+
+static int pkt_add(struct buf *out, const void *data, size_t n)
+{
+	int rc;
+
+	if (n + 4 > XFER_PKT_MAX)
+		return err_set(ERR_INVALID, "pkt-line of %zu bytes is too long", n);
+	if ((rc = buf_printf(out, "%04zx", n + 4)) < 0)
+		return rc;
+	return buf_add(out, data, n);
+}
+
+static int pkt_printf(struct buf *out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int pkt_printf(struct buf *out, const char *fmt, ...)
+{
+	struct buf line = BUF_INIT;
+	va_list ap;
+	int rc;
+
+	va_start(ap, fmt);
+	rc = buf_vprintf(&line, fmt, ap);
+	va_end(ap);
+	if (rc == 0)
+		rc = pkt_add(out, line.ptr, line.len);
+	buf_release(&line);
+	return rc;
+}
+
+static int pkt_flush(struct buf *out)
+{
+	return buf_add(out, "0000", 4);
+}
+
+/* Data on side-band channel band (1 data, 2 progress, 3 fatal error), split into packets. */
+static int sideband_add(struct buf *out, int band, const void *data, size_t n)
+{
+	const char *p = data;
+	char hdr[6];
+	int rc;
+
+	while (n > 0) {
+		size_t k = n < XFER_SIDEBAND_MAX ? n : XFER_SIDEBAND_MAX;
+		snprintf(hdr, sizeof(hdr), "%04zx", k + 5);
+		hdr[4] = (char)band;
+		if ((rc = buf_add(out, hdr, 5)) < 0 || (rc = buf_add(out, p, k)) < 0)
+			return rc;
+		p += k;
+		n -= k;
+	}
+	return 0;
+}
+
+static bool cap_has(const char *caps, const char *name)
+{
+	size_t n = strlen(name);
+	const char *p = caps;
+
+	while (p && *p) {
+		while (*p == ' ')
+			p++;
+		if (strncmp(p, name, n) == 0 && (p[n] == ' ' || p[n] == '\0' || p[n] == '='))
+			return true;
+		p = strchr(p, ' ');
+	}
+	return false;
+}
+
+static int parse_oid(git_oid *out, const char *hex, const char *what)
+{
+	size_t i;
+
+	for (i = 0; i < GIT_OID_HEXSZ; i++)
+		if (!((hex[i] >= '0' && hex[i] <= '9') || (hex[i] >= 'a' && hex[i] <= 'f')))
+			return err_set(ERR_INVALID, "%s: malformed object id", what);
+	return git_oid_fromstrn(out, hex, GIT_OID_HEXSZ) < 0
+		   ? err_set(ERR_INVALID, "%s: malformed object id", what)
+		   : 0;
+}
+
+/* --- scope ----------------------------------------------------------------------------- */
+
+bool xfer_scope_allows(const char *client, const char *branch, bool write)
+{
+	if (!client || office_level(client) < 0) {
+		err_clear();
+		return false;
+	}
+	if (strcmp(branch, "trust") == 0)
+		return !write || office_level(client) == LEVEL_CITY;
+	if (office_level(branch) < 0) {
+		err_clear();
+		return false;
+	}
+	return office_in_scope(client, branch);
+}
+
+int xfer_service_parse(enum xfer_service *out, const char *name)
+{
+	if (name && strcmp(name, "git-upload-pack") == 0)
+		*out = XFER_UPLOAD_PACK;
+	else if (name && strcmp(name, "git-receive-pack") == 0)
+		*out = XFER_RECEIVE_PACK;
+	else
+		return err_set(ERR_INVALID, "unknown service '%s'", name ? name : "");
+	return 0;
+}
+
+struct ref_tip {
+	char name[LEDGER_REF_MAX];
+	git_oid id;
+};
+
+static int tip_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct ref_tip *)a)->name, ((const struct ref_tip *)b)->name);
+}
+
+/* The branches client may read, sorted by name. *out is malloc'ed. */
+static int scope_tips(struct ref_tip **out, size_t *n, git_repository *repo, const char *client)
+{
+	git_reference_iterator *it = NULL;
+	git_reference *ref = NULL;
+	struct ref_tip *tips = NULL, *grown;
+	size_t cap = 0;
+	int rc = 0, g;
+
+	*n = 0;
+	if (git_reference_iterator_glob_new(&it, repo, "refs/heads/*") < 0) {
+		rc = err_git(ERR_IO, "cannot list branches");
+		goto out;
+	}
+	while ((g = git_reference_next(&ref, it)) == 0) {
+		const char *name = git_reference_name(ref);
+		const git_oid *id = git_reference_target(ref);
+
+		if (id && strlen(name) < LEDGER_REF_MAX &&
+		    xfer_scope_allows(client, name + strlen("refs/heads/"), false)) {
+			if (*n == cap) {
+				cap = cap ? cap * 2 : 16;
+				if (!(grown = realloc(tips, cap * sizeof(*tips)))) {
+					rc = err_set(ERR_NOMEM, "out of memory");
+					goto out;
+				}
+				tips = grown;
+			}
+			snprintf(tips[*n].name, sizeof(tips[*n].name), "%s", name);
+			git_oid_cpy(&tips[*n].id, id);
+			(*n)++;
+		}
+		git_reference_free(ref);
+		ref = NULL;
+	}
+	if (g != GIT_ITEROVER) {
+		rc = err_git(ERR_IO, "cannot list branches");
+		goto out;
+	}
+	if (*n > 1)
+		qsort(tips, *n, sizeof(*tips), tip_cmp);
+out:
+	git_reference_free(ref);
+	git_reference_iterator_free(it);
+	if (rc < 0) {
+		free(tips);
+		tips = NULL;
+		*n = 0;
+	}
+	*out = tips;
+	return rc;
+}
+
+#define UPLOAD_CAPS  "side-band-64k ofs-delta no-progress agent=" XFER_AGENT
+#define RECEIVE_CAPS "report-status side-band-64k ofs-delta agent=" XFER_AGENT
+
+int xfer_advertise(struct buf *out, struct ledger *l, enum xfer_service service, const char *client)
+{
+	const char *name = service == XFER_UPLOAD_PACK ? "git-upload-pack" : "git-receive-pack";
+	const char *caps = service == XFER_UPLOAD_PACK ? UPLOAD_CAPS : RECEIVE_CAPS;
+	struct ref_tip *tips = NULL;
+	size_t n = 0, i, shown = 0;
+	int rc;
+
+	if ((rc = pkt_printf(out, "# service=%s\n", name)) < 0 || (rc = pkt_flush(out)) < 0)
+		goto out;
+	if ((rc = scope_tips(&tips, &n, l->repo, client)) < 0)
+		goto out;
+	for (i = 0; i < n; i++) {
+		/* a push may offer only branches it may write; others stay hidden */
+		if (service == XFER_RECEIVE_PACK &&
+		    !xfer_scope_allows(client, tips[i].name + strlen("refs/heads/"), true))
+			continue;
+		if (shown++ == 0) {
+			struct buf line = BUF_INIT;
+			if ((rc = buf_printf(&line, "%s %s", git_oid_tostr_s(&tips[i].id),
+					     tips[i].name)) == 0 &&
+			    (rc = buf_addch(&line, '\0')) == 0 &&
+			    (rc = buf_printf(&line, "%s\n", caps)) == 0)
+				rc = pkt_add(out, line.ptr, line.len);
+			buf_release(&line);
+		} else {
+			rc = pkt_printf(out, "%s %s\n", git_oid_tostr_s(&tips[i].id), tips[i].name);
+		}
+		if (rc < 0)
+			goto out;
+	}
+	if (shown == 0) {
+		struct buf line = BUF_INIT;
+		if ((rc = buf_adds(&line, ZERO_HEX " capabilities^{}")) == 0 &&
+		    (rc = buf_addch(&line, '\0')) == 0 &&
+		    (rc = buf_printf(&line, "%s\n", caps)) == 0)
+			rc = pkt_add(out, line.ptr, line.len);
+		buf_release(&line);
+		if (rc < 0)
+			goto out;
+	}
+	rc = pkt_flush(out);
+out:
+	free(tips);
+	return rc;
+}
+
+/* --- the walker over new commits' tree diffs --------------------------------------- */
+
+struct oidset {
+	git_oid *slots;
+	unsigned char *used;
+	size_t cap, n; /* cap: a power of two, or 0 */
+};
+
+static size_t oid_hash(const git_oid *id)
+{
+	size_t h;
+	memcpy(&h, id->id, sizeof(h));
+	return h;
+}
+
+/* 1: added, 0: already there, or an error. */
+static int oidset_add(struct oidset *s, const git_oid *id)
+{
+	size_t i;
+
+	if ((s->n + 1) * 2 > s->cap) {
+		struct oidset g = {0};
+		g.cap = s->cap ? s->cap * 2 : 1024;
+		if (!(g.slots = malloc(g.cap * sizeof(*g.slots))) || !(g.used = calloc(g.cap, 1))) {
+			free(g.slots);
+			return err_set(ERR_NOMEM, "out of memory");
+		}
+		for (i = 0; i < s->cap; i++)
+			if (s->used[i]) {
+				size_t j = oid_hash(&s->slots[i]) & (g.cap - 1);
+				while (g.used[j])
+					j = (j + 1) & (g.cap - 1);
+				g.used[j] = 1;
+				git_oid_cpy(&g.slots[j], &s->slots[i]);
+			}
+		g.n = s->n;
+		free(s->slots);
+		free(s->used);
+		*s = g;
+	}
+	for (i = oid_hash(id) & (s->cap - 1); s->used[i]; i = (i + 1) & (s->cap - 1))
+		if (git_oid_equal(&s->slots[i], id))
+			return 0;
+	s->used[i] = 1;
+	git_oid_cpy(&s->slots[i], id);
+	s->n++;
+	return 1;
+}
+
+static void oidset_release(struct oidset *s)
+{
+	free(s->slots);
+	free(s->used);
+	memset(s, 0, sizeof(*s));
+}
+
+struct walk {
+	git_repository *repo;
+	struct oidset seen;
+	int (*cb)(const git_oid *id, git_object_t type, const char *name, void *payload);
+	void *payload;
+};
+
+/*
+ * Visit what tree has and old (NULL: nothing) does not. A tree seen before is skipped
+ * whole: its objects were visited then, or are in the tree it was compared with.
+ */
+static int walk_tree(struct walk *w, git_tree *tree, git_tree *old, const char *name)
+{
+	size_t i, n;
+	int rc;
+
+	if (old && git_oid_equal(git_tree_id(tree), git_tree_id(old)))
+		return 0;
+	if ((rc = oidset_add(&w->seen, git_tree_id(tree))) <= 0)
+		return rc;
+	if ((rc = w->cb(git_tree_id(tree), GIT_OBJECT_TREE, name, w->payload)) != 0)
+		return rc;
+	n = git_tree_entrycount(tree);
+	for (i = 0; i < n; i++) {
+		const git_tree_entry *e = git_tree_entry_byindex(tree, i);
+		const char *ename = git_tree_entry_name(e);
+		const git_tree_entry *oe = old ? git_tree_entry_byname(old, ename) : NULL;
+		git_object_t type = git_tree_entry_type(e);
+		git_tree *sub = NULL, *osub = NULL;
+
+		if (oe && git_oid_equal(git_tree_entry_id(oe), git_tree_entry_id(e)))
+			continue;
+		if (type == GIT_OBJECT_BLOB) {
+			if ((rc = oidset_add(&w->seen, git_tree_entry_id(e))) < 0)
+				return rc;
+			if (rc == 1 && (rc = w->cb(git_tree_entry_id(e), GIT_OBJECT_BLOB, ename,
+						   w->payload)) != 0)
+				return rc;
+			continue;
+		}
+		if (type != GIT_OBJECT_TREE)
+			continue; /* submodules: not in ledgers, nothing to send */
+		if (git_tree_lookup(&sub, w->repo, git_tree_entry_id(e)) < 0)
+			return err_git(ERR_INVALID, "missing or bad tree %s",
+				       git_oid_tostr_s(git_tree_entry_id(e)));
+		if (oe && git_tree_entry_type(oe) == GIT_OBJECT_TREE &&
+		    git_tree_lookup(&osub, w->repo, git_tree_entry_id(oe)) < 0) {
+			git_tree_free(sub);
+			return err_git(ERR_IO, "cannot read tree %s",
+				       git_oid_tostr_s(git_tree_entry_id(oe)));
+		}
+		rc = walk_tree(w, sub, osub, ename);
+		git_tree_free(sub);
+		git_tree_free(osub);
+		if (rc != 0)
+			return rc;
+	}
+	return 0;
+}
+
+int xfer_walk(git_repository *repo, const git_oid *tips, size_t ntips, const git_oid *hide,
+	      size_t nhide,
+	      int (*cb)(const git_oid *id, git_object_t type, const char *name, void *payload),
+	      void *payload)
+{
+	struct walk w = {repo, {0}, cb, payload};
+	git_revwalk *rw = NULL;
+	git_commit *c = NULL, *parent = NULL;
+	git_tree *tree = NULL, *ptree = NULL;
+	git_oid id;
+	size_t i;
+	int rc = 0, g;
+
+	if (git_revwalk_new(&rw, repo) < 0) {
+		rc = err_git(ERR_IO, "cannot walk history");
+		goto out;
+	}
+	for (i = 0; i < ntips; i++)
+		if (git_revwalk_push(rw, &tips[i]) < 0) {
+			rc = err_git(ERR_INVALID, "missing or bad commit %s",
+				     git_oid_tostr_s(&tips[i]));
+			goto out;
+		}
+	for (i = 0; i < nhide; i++)
+		if (git_revwalk_hide(rw, &hide[i]) < 0) {
+			rc = err_git(ERR_IO, "cannot read commit %s", git_oid_tostr_s(&hide[i]));
+			goto out;
+		}
+	while ((g = git_revwalk_next(&id, rw)) == 0) {
+		if (git_commit_lookup(&c, repo, &id) < 0 || git_commit_tree(&tree, c) < 0) {
+			rc = err_git(ERR_INVALID, "missing or bad commit %s", git_oid_tostr_s(&id));
+			goto out;
+		}
+		if (git_commit_parentcount(c) > 0 &&
+		    (git_commit_parent(&parent, c, 0) < 0 || git_commit_tree(&ptree, parent) < 0)) {
+			rc = err_git(ERR_INVALID, "missing parent of commit %s",
+				     git_oid_tostr_s(&id));
+			goto out;
+		}
+		if ((rc = cb(&id, GIT_OBJECT_COMMIT, NULL, payload)) != 0 ||
+		    (rc = walk_tree(&w, tree, ptree, NULL)) != 0)
+			goto out;
+		git_tree_free(ptree);
+		git_commit_free(parent);
+		git_tree_free(tree);
+		git_commit_free(c);
+		ptree = NULL;
+		parent = NULL;
+		tree = NULL;
+		c = NULL;
+	}
+	if (g != GIT_ITEROVER)
+		rc = err_git(ERR_INVALID, "cannot walk history");
+out:
+	git_tree_free(ptree);
+	git_commit_free(parent);
+	git_tree_free(tree);
+	git_commit_free(c);
+	git_revwalk_free(rw);
+	oidset_release(&w.seen);
+	return rc;
+}
+
+static int pack_insert_cb(const git_oid *id, git_object_t type, const char *name, void *payload)
+{
+	if (git_packbuilder_insert(payload, id, name) < 0)
+		return err_git(ERR_IO, "cannot add %s to the pack", git_oid_tostr_s(id));
+	return 0;
+}
+
+int xfer_pack_insert(git_packbuilder *pb, git_repository *repo, const git_oid *tips, size_t ntips,
+		     const git_oid *hide, size_t nhide)
+{
+	return xfer_walk(repo, tips, ntips, hide, nhide, pack_insert_cb, pb);
+}
+
+/* --- upload-pack ------------------------------------------------------------------- */
+
+struct pack_out {
+	struct buf *out;
+	bool sideband;
+};
+
+static int pack_chunk(void *data, size_t n, void *payload)
+{
+	struct pack_out *po = payload;
+	return po->sideband ? sideband_add(po->out, 1, data, n) : buf_add(po->out, data, n);
+}
+
+/* Answer with a protocol error the client shows ("remote error: …"). */
+static int upload_error(struct buf *out, const char *msg)
+{
+	return pkt_printf(out, "ERR %s\n", msg);
+}
+
+int xfer_upload_pack(struct buf *out, struct ledger *l, const char *client, const char *body,
+		     size_t len)
+{
+	struct pkt_reader r = {body, len, 0};
+	struct ref_tip *tips = NULL;
+	git_oid *wants = NULL, *common = NULL;
+	size_t nwants = 0, ntips = 0, ncommon = 0, cap_w = 0, cap_c = 0, i;
+	git_packbuilder *pb = NULL;
+	char caps[1024] = "";
+	bool done = false, flushed = false;
+	const char *line;
+	size_t n;
+	int rc = 0, k;
+
+	if ((rc = scope_tips(&tips, &ntips, l->repo, client)) < 0)
+		goto out;
+	/* wants, up to a flush */
+	while ((k = pkt_read(&r, &line, &n)) == PKT_DATA) {
+		git_oid id;
+		if (n < 45 || strncmp(line, "want ", 5) != 0) {
+			rc = err_set(ERR_INVALID, "expected 'want', got '%.*s'",
+				     (int)(n < 40 ? n : 40), line);
+			goto proto;
+		}
+		if ((rc = parse_oid(&id, line + 5, "want")) < 0)
+			goto proto;
+		if (nwants == 0 && n > 46 && line[45] == ' ')
+			snprintf(caps, sizeof(caps), "%.*s", (int)(n - 46), line + 46);
+		for (i = 0; i < ntips && !git_oid_equal(&tips[i].id, &id); i++)
+			;
+		if (i == ntips) {
+			rc = err_set(ERR_DENIED,
+				     "upload-pack: not our ref %s (not a branch head in the "
+				     "scope of office '%s')",
+				     git_oid_tostr_s(&id), client);
+			goto proto;
+		}
+		if (nwants == cap_w) {
+			git_oid *g;
+			cap_w = cap_w ? cap_w * 2 : 16;
+			if (!(g = realloc(wants, cap_w * sizeof(*g)))) {
+				rc = err_set(ERR_NOMEM, "out of memory");
+				goto out;
+			}
+			wants = g;
+		}
+		git_oid_cpy(&wants[nwants++], &id);
+	}
+	if (k < 0)
+		goto proto;
+	if (k != PKT_FLUSH || nwants == 0) {
+		rc = err_set(ERR_INVALID,
+			     "upload-pack: request has no 'want' list ended by a flush");
+		goto proto;
+	}
+	/* haves, then done, a flush, or the end */
+	while (!done && !flushed) {
+		git_oid id;
+		git_commit *c = NULL;
+		if ((k = pkt_read(&r, &line, &n)) < 0)
+			goto proto;
+		if (k == PKT_FLUSH || k == PKT_EOF) {
+			flushed = true;
+			continue;
+		}
+		if (n == 4 && strncmp(line, "done", 4) == 0) {
+			done = true;
+			continue;
+		}
+		if (n != 45 || strncmp(line, "have ", 5) != 0) {
+			rc = err_set(ERR_INVALID,
+				     "upload-pack: expected 'have' or 'done', got '%.*s'",
+				     (int)(n < 40 ? n : 40), line);
+			goto proto;
+		}
+		if ((rc = parse_oid(&id, line + 5, "have")) < 0)
+			goto proto;
+		if (git_commit_lookup(&c, l->repo, &id) < 0) {
+			git_error_clear();
+			continue; /* they have what we do not */
+		}
+		git_commit_free(c);
+		if (ncommon == cap_c) {
+			git_oid *g;
+			cap_c = cap_c ? cap_c * 2 : 64;
+			if (!(g = realloc(common, cap_c * sizeof(*g)))) {
+				rc = err_set(ERR_NOMEM, "out of memory");
+				goto out;
+			}
+			common = g;
+		}
+		git_oid_cpy(&common[ncommon++], &id);
+		if (ncommon == 1 && (rc = pkt_printf(out, "ACK %s\n", git_oid_tostr_s(&id))) < 0)
+			goto out;
+	}
+	if (ncommon == 0 && (rc = pkt_add(out, "NAK\n", 4)) < 0)
+		goto out;
+	if (!done)
+		goto out; /* the client sends more haves, or done, in its next request */
+	if (git_packbuilder_new(&pb, l->repo) < 0) {
+		rc = err_git(ERR_IO, "cannot start a pack");
+		goto out;
+	}
+	git_packbuilder_set_threads(pb, 1);
+	if ((rc = xfer_pack_insert(pb, l->repo, wants, nwants, common, ncommon)) < 0)
+		goto out;
+	{
+		struct pack_out po = {out, cap_has(caps, "side-band-64k")};
+		if (po.sideband && !cap_has(caps, "no-progress")) {
+			struct buf msg = BUF_INIT;
+			if ((rc = buf_printf(&msg, "caseledger: sending %zu objects\n",
+					     git_packbuilder_object_count(pb))) == 0)
+				rc = sideband_add(out, 2, msg.ptr, msg.len);
+			buf_release(&msg);
+			if (rc < 0)
+				goto out;
+		}
+		if (git_packbuilder_foreach(pb, pack_chunk, &po) < 0) {
+			rc = err_code() ? err_code() : err_git(ERR_IO, "cannot write the pack");
+			goto out;
+		}
+		if (po.sideband)
+			rc = pkt_flush(out);
+	}
+	goto out;
+proto:
+	rc = upload_error(out, err_msg());
+out:
+	git_packbuilder_free(pb);
+	free(common);
+	free(wants);
+	free(tips);
+	return rc;
+}
+
+/* --- receive-pack ------------------------------------------------------------------ */
+
+int xfer_verify_default(git_repository *repo, const char *branch, const git_oid *commit,
+			const char *client, void *payload)
+{
+	git_buf sig = GIT_BUF_INIT, data = GIT_BUF_INIT;
+	unsigned char pub[SIG_PUBKEY_LEN];
+	int rc, g;
+
+	g = git_commit_extract_signature(&sig, &data, repo, (git_oid *)commit, "gpgsig");
+	if (g == GIT_ENOTFOUND) {
+		rc = err_set(ERR_VERIFY, "commit %s is not signed", git_oid_tostr_s(commit));
+		goto out;
+	}
+	if (g < 0) {
+		rc = err_git(ERR_INVALID, "cannot read commit %s", git_oid_tostr_s(commit));
+		goto out;
+	}
+	if ((rc = sig_verify(pub, sig.ptr, sig.size, data.ptr, data.size)) < 0)
+		rc = err_prefix("commit %s: bad signature", git_oid_tostr_s(commit));
+out:
+	git_buf_dispose(&sig);
+	git_buf_dispose(&data);
+	return rc;
+}
+
+struct command {
+	git_oid old, new;
+	char ref[LEDGER_REF_MAX];
+	const char *branch; /* into ref */
+	char *error;	    /* NULL: ok so far */
+};
+
+struct push {
+	struct ledger *l;
+	const struct xfer_hooks *hooks;
+	const char *client;
+	struct command *cmds;
+	size_t ncmds;
+	char qdir[4096]; /* the quarantine, "" when none */
+	git_repository *qrepo;
+	const char *branch; /* the command being checked */
+};
+
+static int cmd_fail(struct command *c, const char *msg)
+{
+	free(c->error);
+	c->error = strdup(msg);
+	return c->error ? 0 : err_set(ERR_NOMEM, "out of memory");
+}
+
+static int rm_rf(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	char path[4200];
+
+	if (!d)
+		return errno == ENOENT ? 0 : -1;
+	while ((e = readdir(d))) {
+		struct stat st;
+		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+		if (lstat(path, &st) == 0 && S_ISDIR(st.st_mode))
+			rm_rf(path);
+		else
+			unlink(path);
+	}
+	closedir(d);
+	return rmdir(dir);
+}
+
+/* Index the pack into a fresh quarantine; p->qrepo sees it and the ledger's objects. */
+static int push_unpack(struct push *p, const char *pack, size_t len)
+{
+	size_t max = p->hooks && p->hooks->max_pack ? p->hooks->max_pack : (size_t)256 << 20;
+	git_indexer_options opts;
+	git_indexer_progress stats = {0};
+	git_indexer *idx = NULL;
+	git_odb *odb = NULL, *qodb = NULL;
+	char packdir[4200];
+	size_t off;
+	int rc = 0;
+
+	if (len > max)
+		return err_set(ERR_INVALID, "pack of %zu bytes exceeds the %zu-byte limit", len,
+			       max);
+	snprintf(p->qdir, sizeof(p->qdir), "%s/objects/incoming-XXXXXX", p->l->dir);
+	if (!mkdtemp(p->qdir)) {
+		rc = err_errno(ERR_IO, "cannot create a quarantine in '%s/objects'", p->l->dir);
+		p->qdir[0] = '\0';
+		goto out;
+	}
+	snprintf(packdir, sizeof(packdir), "%s/pack", p->qdir);
+	if (mkdir(packdir, 0700) < 0) {
+		rc = err_errno(ERR_IO, "cannot create '%s'", packdir);
+		goto out;
+	}
+	git_indexer_options_init(&opts, GIT_INDEXER_OPTIONS_VERSION);
+	opts.verify = 1;
+	if (git_repository_odb(&odb, p->l->repo) < 0 ||
+	    git_indexer_new(&idx, packdir, 0444, odb, &opts) < 0) {
+		rc = err_git(ERR_IO, "cannot start indexing the pack");
+		goto out;
+	}
+	/* in slices, as it would arrive from the network */
+	for (off = 0; off < len; off += 65536) {
+		size_t k = len - off < 65536 ? len - off : 65536;
+		if (git_indexer_append(idx, pack + off, k, &stats) < 0) {
+			rc = err_git(ERR_INVALID, "bad pack");
+			goto out;
+		}
+	}
+	if (git_indexer_commit(idx, &stats) < 0) {
+		rc = err_git(ERR_INVALID, "bad pack");
+		goto out;
+	}
+	if (git_repository_open_bare(&p->qrepo, p->l->dir) < 0 ||
+	    git_repository_odb(&qodb, p->qrepo) < 0 ||
+	    git_odb_add_disk_alternate(qodb, p->qdir) < 0)
+		rc = err_git(ERR_IO, "cannot open the quarantine");
+out:
+	git_odb_free(qodb);
+	git_odb_free(odb);
+	git_indexer_free(idx);
+	return rc;
+}
+
+/* Move the quarantined pack files into objects/pack: .pack before .idx, then fsync. */
+static int push_migrate(struct push *p)
+{
+	const char *order[] = {".pack", ".rev", ".idx"};
+	char from[8500], to[8500], packdir[4200], dst[4200];
+	struct dirent *e;
+	git_odb *odb = NULL;
+	size_t i;
+	DIR *d;
+	int rc = 0;
+
+	snprintf(packdir, sizeof(packdir), "%s/pack", p->qdir);
+	snprintf(dst, sizeof(dst), "%s/objects/pack", p->l->dir);
+	for (i = 0; i < 3 && rc == 0; i++) {
+		if (!(d = opendir(packdir)))
+			return err_errno(ERR_IO, "cannot read '%s'", packdir);
+		while ((e = readdir(d))) {
+			size_t n = strlen(e->d_name), k = strlen(order[i]);
+			if (n <= k || strcmp(e->d_name + n - k, order[i]) != 0)
+				continue;
+			snprintf(from, sizeof(from), "%s/%s", packdir, e->d_name);
+			snprintf(to, sizeof(to), "%s/%s", dst, e->d_name);
+			if (rename(from, to) < 0) {
+				rc = err_errno(ERR_IO, "cannot move '%s' into '%s'", from, dst);
+				break;
+			}
+		}
+		closedir(d);
+	}
+	if (rc == 0)
+		rc = util_fsync_dir(dst);
+	if (rc == 0 && git_repository_odb(&odb, p->l->repo) == 0) {
+		git_odb_refresh(odb);
+		git_odb_free(odb);
+	}
+	return rc;
+}
+
+static int check_cb(const git_oid *id, git_object_t type, const char *name, void *payload)
+{
+	struct push *p = payload;
+	git_odb *odb = NULL;
+	int rc = 0;
+
+	if (type == GIT_OBJECT_COMMIT) {
+		xfer_verify_fn verify =
+		    p->hooks && p->hooks->verify ? p->hooks->verify : xfer_verify_default;
+		return verify(p->qrepo, p->branch, id, p->client,
+			      p->hooks ? p->hooks->verify_payload : NULL);
+	}
+	if (type != GIT_OBJECT_BLOB)
+		return 0; /* trees were read by the walker */
+	if (git_repository_odb(&odb, p->qrepo) < 0)
+		return err_git(ERR_IO, "cannot read objects");
+	if (!git_odb_exists(odb, id))
+		rc = err_set(ERR_INVALID, "the pack lacks object %s ('%s')", git_oid_tostr_s(id),
+			     name ? name : "");
+	git_odb_free(odb);
+	return rc;
+}
+
+/* The head of every branch (any scope). */
+static int repo_heads(git_oid **out, size_t *n, git_repository *repo)
+{
+	git_reference_iterator *it = NULL;
+	git_reference *ref = NULL;
+	git_oid *ids = NULL, *g;
+	size_t cap = 0;
+	int rc = 0, k;
+
+	*n = 0;
+	if (git_reference_iterator_glob_new(&it, repo, "refs/heads/*") < 0) {
+		rc = err_git(ERR_IO, "cannot list branches");
+		goto out;
+	}
+	while ((k = git_reference_next(&ref, it)) == 0) {
+		if (git_reference_target(ref)) {
+			if (*n == cap) {
+				cap = cap ? cap * 2 : 16;
+				if (!(g = realloc(ids, cap * sizeof(*ids)))) {
+					rc = err_set(ERR_NOMEM, "out of memory");
+					goto out;
+				}
+				ids = g;
+			}
+			git_oid_cpy(&ids[(*n)++], git_reference_target(ref));
+		}
+		git_reference_free(ref);
+		ref = NULL;
+	}
+	if (k != GIT_ITEROVER)
+		rc = err_git(ERR_IO, "cannot list branches");
+out:
+	git_reference_free(ref);
+	git_reference_iterator_free(it);
+	if (rc < 0) {
+		free(ids);
+		ids = NULL;
+		*n = 0;
+	}
+	*out = ids;
+	return rc;
+}
+
+/* Check command c against the quarantine: a commit, a fast-forward, complete, verified. */
+static int push_check(struct push *p, struct command *c, const git_oid *heads, size_t nheads)
+{
+	git_commit *commit = NULL;
+	int rc = 0, g;
+
+	if (git_commit_lookup(&commit, p->qrepo, &c->new) < 0) {
+		git_error_clear();
+		return cmd_fail(c, "the new value is not a commit the push brought");
+	}
+	git_commit_free(commit);
+	if (!git_oid_is_zero(&c->old) && !git_oid_equal(&c->old, &c->new)) {
+		g = git_graph_descendant_of(p->qrepo, &c->new, &c->old);
+		if (g < 0)
+			return err_git(ERR_IO, "cannot compare %s with %s", c->ref,
+				       git_oid_tostr_s(&c->old));
+		if (g == 0)
+			return cmd_fail(c, "non-fast-forward: fetch and merge first");
+	}
+	p->branch = c->branch;
+	err_clear();
+	if ((rc = xfer_walk(p->qrepo, &c->new, 1, heads, nheads, check_cb, p)) != 0) {
+		if (rc == ERR_NOMEM || rc == ERR_IO)
+			return rc;
+		return cmd_fail(c, err_msg()[0] ? err_msg() : "verification failed");
+	}
+	return 0;
+}
+
+int xfer_receive_pack(struct buf *out, struct ledger *l, const struct xfer_hooks *hooks,
+		      const char *client, const char *body, size_t len)
+{
+	size_t maxc = hooks && hooks->max_commands ? hooks->max_commands : 1024;
+	struct pkt_reader r = {body, len, 0};
+	struct push p = {l, hooks, client, NULL, 0, "", NULL, NULL};
+	struct buf report = BUF_INIT, msgs = BUF_INIT;
+	git_oid *heads = NULL;
+	size_t nheads = 0, i, cap = 0;
+	char caps[1024] = "", unpack[512] = "ok";
+	bool sideband, failed = false;
+	const char *line;
+	size_t n;
+	int rc = 0, k;
+
+	while ((k = pkt_read(&r, &line, &n)) == PKT_DATA) {
+		struct command *c;
+		const char *nul = memchr(line, '\0', n);
+		size_t cmdlen = nul ? (size_t)(nul - line) : n;
+
+		if (p.ncmds == maxc) {
+			rc = err_set(ERR_INVALID, "receive-pack: more than %zu commands", maxc);
+			goto proto;
+		}
+		if (p.ncmds == cap) {
+			struct command *g;
+			cap = cap ? cap * 2 : 8;
+			if (!(g = realloc(p.cmds, cap * sizeof(*g)))) {
+				rc = err_set(ERR_NOMEM, "out of memory");
+				goto out;
+			}
+			p.cmds = g;
+		}
+		c = memset(&p.cmds[p.ncmds], 0, sizeof(*c));
+		if (cmdlen < 83 || line[40] != ' ' || line[81] != ' ' ||
+		    cmdlen - 82 >= sizeof(c->ref)) {
+			rc = err_set(ERR_INVALID, "receive-pack: malformed command '%.*s'",
+				     (int)(cmdlen < 100 ? cmdlen : 100), line);
+			goto proto;
+		}
+		p.ncmds++;
+		if ((rc = parse_oid(&c->old, line, "old value")) < 0 ||
+		    (rc = parse_oid(&c->new, line + 41, "new value")) < 0)
+			goto proto;
+		snprintf(c->ref, sizeof(c->ref), "%.*s", (int)(cmdlen - 82), line + 82);
+		c->branch = strncmp(c->ref, "refs/heads/", 11) == 0 ? c->ref + 11 : NULL;
+		if (nul && p.ncmds == 1)
+			snprintf(caps, sizeof(caps), "%.*s", (int)(n - cmdlen - 1), nul + 1);
+	}
+	if (k < 0)
+		goto proto;
+	if (k != PKT_FLUSH) {
+		rc = err_set(ERR_INVALID, "receive-pack: command list not ended by a flush");
+		goto proto;
+	}
+	sideband = cap_has(caps, "side-band-64k");
+
+	/* the commands by themselves */
+	if ((rc = repo_heads(&heads, &nheads, l->repo)) < 0)
+		goto out;
+	for (i = 0; i < p.ncmds; i++) {
+		struct command *c = &p.cmds[i];
+		git_oid cur;
+		int g;
+
+		if (!c->branch || ledger_ref_name((char[LEDGER_REF_MAX]){0}, c->branch) < 0) {
+			err_clear();
+			rc = cmd_fail(c, "not a ledger branch (refs/heads/<office-code> or trust)");
+		} else if (!xfer_scope_allows(client, c->branch, true)) {
+			char m[160];
+			snprintf(m, sizeof(m), "branch '%s' is outside the scope of office '%s'",
+				 c->branch, client);
+			rc = cmd_fail(c, m);
+		} else if (git_oid_is_zero(&c->new)) {
+			rc = cmd_fail(c, "deleting a branch is not allowed");
+		} else if ((g = git_reference_name_to_id(&cur, l->repo, c->ref)) < 0 &&
+			   g != GIT_ENOTFOUND) {
+			rc = err_git(ERR_IO, "cannot read '%s'", c->ref);
+		} else if (g == GIT_ENOTFOUND ? !git_oid_is_zero(&c->old)
+					      : !git_oid_equal(&cur, &c->old)) {
+			git_error_clear();
+			rc = cmd_fail(c, "stale old value: the branch moved, fetch first");
+		}
+		if (rc < 0)
+			goto out;
+		failed |= c->error != NULL;
+	}
+	/* the pack */
+	if (r.off < len && !failed) {
+		if (push_unpack(&p, body + r.off, len - r.off) < 0) {
+			snprintf(unpack, sizeof(unpack), "%s", err_msg());
+			failed = true;
+			for (i = 0; i < p.ncmds; i++)
+				if ((rc = cmd_fail(&p.cmds[i], "unpacker error")) < 0)
+					goto out;
+		}
+	} else if (r.off < len) {
+		snprintf(unpack, sizeof(unpack), "not unpacked: a command was refused");
+	}
+	if (!failed && !p.qrepo && git_repository_open_bare(&p.qrepo, l->dir) < 0) {
+		rc = err_git(ERR_IO, "cannot open '%s'", l->dir);
+		goto out;
+	}
+	/* every new commit */
+	for (i = 0; i < p.ncmds && !failed; i++) {
+		if ((rc = push_check(&p, &p.cmds[i], heads, nheads)) < 0)
+			goto out;
+		failed |= p.cmds[i].error != NULL;
+	}
+	if (failed) {
+		for (i = 0; i < p.ncmds; i++)
+			if (!p.cmds[i].error &&
+			    (rc = cmd_fail(&p.cmds[i], "not updated: another branch of this push "
+						       "was refused")) < 0)
+				goto out;
+	} else {
+		if (p.qdir[0] && (rc = push_migrate(&p)) < 0) {
+			snprintf(unpack, sizeof(unpack), "%s", err_msg());
+			for (i = 0; i < p.ncmds; i++)
+				if ((rc = cmd_fail(&p.cmds[i], "unpacker error")) < 0)
+					goto out;
+		} else {
+			for (i = 0; i < p.ncmds; i++) {
+				struct command *c = &p.cmds[i];
+				if (git_oid_equal(&c->old, &c->new))
+					continue;
+				if (ledger_ref_cas(l, c->ref,
+						   git_oid_is_zero(&c->old) ? NULL : &c->old,
+						   &c->new) < 0) {
+					if ((rc = cmd_fail(c, err_msg())) < 0)
+						goto out;
+					continue;
+				}
+				if (hooks && hooks->pushed)
+					hooks->pushed(c->branch, &c->old, &c->new, client,
+						      hooks->pushed_payload);
+			}
+		}
+	}
+	/* report-status */
+	rc = 0;
+	for (i = 0; i < p.ncmds && rc == 0; i++)
+		if (p.cmds[i].error)
+			rc = buf_printf(&msgs, "caseledger: %s: %s\n", p.cmds[i].ref,
+					p.cmds[i].error);
+	if (rc == 0 && msgs.len && sideband)
+		rc = sideband_add(out, 2, msgs.ptr, msgs.len);
+	if (rc == 0 && cap_has(caps, "report-status")) {
+		rc = pkt_printf(&report, "unpack %s\n", unpack);
+		for (i = 0; i < p.ncmds && rc == 0; i++)
+			rc = p.cmds[i].error
+				 ? pkt_printf(&report, "ng %s %s\n", p.cmds[i].ref, p.cmds[i].error)
+				 : pkt_printf(&report, "ok %s\n", p.cmds[i].ref);
+		if (rc == 0)
+			rc = pkt_flush(&report);
+		if (rc == 0)
+			rc = sideband ? sideband_add(out, 1, report.ptr, report.len)
+				      : buf_add(out, report.ptr, report.len);
+	}
+	if (rc == 0 && sideband)
+		rc = pkt_flush(out);
+	goto out;
+proto:
+	rc = pkt_printf(out, "ERR %s\n", err_msg());
+out:
+	if (p.qdir[0])
+		rm_rf(p.qdir);
+	git_repository_free(p.qrepo);
+	for (i = 0; i < p.ncmds; i++)
+		free(p.cmds[i].error);
+	free(p.cmds);
+	free(heads);
+	buf_release(&report);
+	buf_release(&msgs);
+	return rc;
+}

@@ -1,0 +1,104 @@
+/*
+ * xfer: the server side of git's smart protocol (v0/v1, stateless RPC as used over HTTP),
+ * which libgit2 does not have: ref advertisement, upload-pack (want/have negotiation and a
+ * pack of only the objects new since the client's heads) and receive-pack (commands, the
+ * pack indexed into a quarantine directory, verification of every new commit, then
+ * fast-forward-only compare-and-swap ref updates and report-status).
+ *
+ * Everything here works on whole request bodies in memory and appends the whole response
+ * to a struct buf; the HTTP layer (daemon/) caps both. Scope: a client whose certificate
+ * names office C sees and may write only refs/heads/<code> where code starts with C, and
+ * may read refs/heads/trust (write it only when C is a city). Wire format: doc/protocol.md.
+ */
+#ifndef CASELEDGER_XFER_H
+#define CASELEDGER_XFER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <git2.h>
+
+#include "buf.h"
+#include "ledger.h"
+
+#define XFER_AGENT "caseledger/" PACKAGE_VERSION
+
+/* pkt-line: largest packet, and the largest side-band-64k payload. */
+#define XFER_PKT_MAX	  65520
+#define XFER_SIDEBAND_MAX (XFER_PKT_MAX - 5)
+
+enum xfer_service {
+	XFER_UPLOAD_PACK,  /* git-upload-pack: the client fetches */
+	XFER_RECEIVE_PACK, /* git-receive-pack: the client pushes */
+};
+
+/*
+ * Called for every commit a push brings, before any ref moves. repo sees the pushed
+ * objects (quarantined) and the ledger's; branch is the branch the commit arrives on,
+ * client the office code of the pushing client. Return 0 to accept, or a negative ERR_*
+ * with a message (err_set) that is sent to the client. The default, xfer_verify_default,
+ * is replaced by the trust module's verify_commit.
+ */
+typedef int (*xfer_verify_fn)(git_repository *repo, const char *branch, const git_oid *commit,
+			      const char *client, void *payload);
+
+/* Called after a push moved branch from old (zero: created) to new. */
+typedef void (*xfer_pushed_fn)(const char *branch, const git_oid *old, const git_oid *new,
+			       const char *client, void *payload);
+
+struct xfer_hooks {
+	xfer_verify_fn verify; /* NULL: xfer_verify_default */
+	void *verify_payload;
+	xfer_pushed_fn pushed; /* NULL: none */
+	void *pushed_payload;
+	size_t max_pack;     /* largest pack accepted, bytes (0: 256 MiB) */
+	size_t max_commands; /* most ref updates in one push (0: 1024) */
+};
+
+/* The commit is signed (gpgsig, SSHSIG) and the signature verifies over its payload. */
+int xfer_verify_default(git_repository *repo, const char *branch, const git_oid *commit,
+			const char *client, void *payload);
+
+/* May client (an office code) read (write false) or write branch? */
+bool xfer_scope_allows(const char *client, const char *branch, bool write);
+
+/* Parse a service name ("git-upload-pack", "git-receive-pack"); ERR_INVALID otherwise. */
+int xfer_service_parse(enum xfer_service *out, const char *name);
+
+/* Append the smart-HTTP advertisement for service (with the "# service=" line) to out. */
+int xfer_advertise(struct buf *out, struct ledger *l, enum xfer_service service,
+		   const char *client);
+
+/*
+ * Answer one stateless upload-pack request (body: wants, haves, flush or done). Protocol
+ * errors are answered in the protocol ("ERR …" packet) and return 0; only failures of our
+ * own (I/O, memory) return an error.
+ */
+int xfer_upload_pack(struct buf *out, struct ledger *l, const char *client, const char *body,
+		     size_t len);
+
+/*
+ * Answer one receive-pack request (body: commands, flush, pack). Nothing becomes
+ * reachable unless every command is in scope, a fast-forward, and every new commit is
+ * complete and passes hooks->verify; then the pack is moved out of quarantine and each ref
+ * is updated by compare-and-swap. The verdicts go to the client in report-status.
+ */
+int xfer_receive_pack(struct buf *out, struct ledger *l, const struct xfer_hooks *hooks,
+		      const char *client, const char *body, size_t len);
+
+/*
+ * The objects new in the commits reachable from tips and not from hide (commits we have),
+ * found from the new commits' tree diffs against their first parents, never by walking
+ * whole trees: cb(id, type, name, payload) once per object (name: the tree entry's name,
+ * NULL for commits and root trees). A non-zero cb return stops the walk and is returned.
+ */
+int xfer_walk(git_repository *repo, const git_oid *tips, size_t ntips, const git_oid *hide,
+	      size_t nhide,
+	      int (*cb)(const git_oid *id, git_object_t type, const char *name, void *payload),
+	      void *payload);
+
+/* Build a pack of xfer_walk's objects in pb (created by the caller). */
+int xfer_pack_insert(git_packbuilder *pb, git_repository *repo, const git_oid *tips, size_t ntips,
+		     const git_oid *hide, size_t nhide);
+
+#endif

@@ -1,0 +1,102 @@
+#!/bin/sh
+# Our libgit2 client over our OpenSSL stream: a city, a district and two communities,
+# each with its own certificate and daemon. Offline amendments on both communities and
+# the district reach the city through `caseledger sync` and push-through; every copy of
+# each branch converges; trust flows down; status reports each branch.
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/synclib.sh"
+
+mkca "$T/ca" "caseledger test CA"
+office city 1201
+office dist 120112
+office c1 120112001001
+office c2 120112001002
+CASELEDGER_DIR=$T/city cl add person name="Li Si" id_number=11010519491231002X >/dev/null
+git -C "$T/city" update-ref refs/heads/trust refs/heads/1201
+
+daemon_conf city
+start city
+daemon_conf dist "parent=https://127.0.0.1:$PORT_city/ledger" parent_name=city
+start dist
+for c in c1 c2; do
+	daemon_conf $c "parent=https://localhost:$PORT_dist/ledger" parent_name=district
+	start $c
+done
+
+# wait_eq CMD WANT WHAT: poll until CMD prints WANT (push-through is asynchronous)
+wait_eq() {
+	i=0
+	while [ "$(eval "$1" 2>/dev/null)" != "$2" ]; do
+		i=$((i + 1))
+		[ $i -lt 200 ] || fail "$3: got '$(eval "$1" 2>&1)', wanted '$2'"
+		sleep 0.05
+	done
+}
+head_of() { git -C "$T/$1" rev-parse --verify -q "refs/heads/$2" || echo none; }
+
+say "offline amendments on both communities and the district"
+for c in c1 c2; do
+	CASELEDGER_DIR=$T/$c cl add person name="Resident $c" id_number=11010519491231002X >/dev/null
+	CASELEDGER_DIR=$T/$c cl add person name="Neighbour $c" id_number=11010519491231002X >/dev/null
+done
+CASELEDGER_DIR=$T/dist cl add person name="Auditor" id_number=11010519491231002X >/dev/null
+
+cl -C "$T/dist" sync --wait >/dev/null 2>"$T/err" || fail "first sync of the district: $(cat "$T/err")"
+expect_eq "$(head_of dist trust)" "$(head_of city trust)" "trust on the district"
+
+say "community 1 syncs: its branch reaches the district, then the city by push-through"
+cl -C "$T/c1" sync --wait >"$T/out" 2>"$T/err" || fail "sync c1: $(cat "$T/err") $(cat "$T/out")"
+grep -Eq "^120112001001 +district +(pushed|up-to-date) " "$T/out" || fail "sync c1 output: $(cat "$T/out")"
+expect_eq "$(head_of dist 120112001001)" "$(head_of c1 120112001001)" "district copy of c1"
+wait_eq "head_of city 120112001001" "$(head_of c1 120112001001)" "city copy of c1"
+expect_eq "$(head_of c1 trust)" "$(head_of city trust)" "trust on c1"
+
+say "the district syncs its own amendment; community 2 syncs after"
+cl -C "$T/dist" sync --wait >"$T/out" 2>"$T/err" || fail "sync dist: $(cat "$T/err")"
+expect_eq "$(head_of city 120112)" "$(head_of dist 120112)" "city copy of the district"
+cl -C "$T/c2" sync --wait >"$T/out" 2>"$T/err" || fail "sync c2: $(cat "$T/err")"
+wait_eq "head_of city 120112001002" "$(head_of c2 120112001002)" "city copy of c2"
+
+say "a community sees only its own branch and trust, never its neighbour's"
+expect_eq "$(git -C "$T/c1" for-each-ref --format='%(refname)' refs/heads | tr '\n' ' ')" \
+	"refs/heads/120112001001 refs/heads/trust " "c1's branches"
+expect_eq "$(head_of c2 120112001001)" none "c1's branch on c2"
+
+say "a second amendment syncs again, in another order"
+CASELEDGER_DIR=$T/c1 cl add person name="Late" id_number=11010519491231002X >/dev/null
+cl -C "$T/dist" sync --wait >/dev/null 2>&1 || fail "sync dist"
+cl -C "$T/c1" sync --wait >/dev/null 2>"$T/err" || fail "sync c1: $(cat "$T/err")"
+wait_eq "head_of city 120112001001" "$(head_of c1 120112001001)" "city copy of c1"
+for o in city dist c1 c2; do
+	git -C "$T/$o" fsck --strict >/dev/null 2>&1 || fail "fsck $o"
+	cl -C "$T/$o" verify >/dev/null 2>"$T/err" || true
+done
+
+say "every copy of each branch has the same tree"
+for b in 120112001001 120112001002 120112; do
+	t=$(git -C "$T/city" rev-parse "$b^{tree}")
+	expect_eq "$(git -C "$T/dist" rev-parse "$b^{tree}")" "$t" "district tree of $b"
+done
+expect_eq "$(git -C "$T/c2" rev-parse "120112001002^{tree}")" \
+	"$(git -C "$T/city" rev-parse "120112001002^{tree}")" "c2 tree"
+
+say "status reports each branch with the parent"
+cl -C "$T/c1" status --json >"$T/st.json" || fail "status"
+expect_eq "$(json_get "$T/st.json" '$.office')" 120112001001 "status office"
+expect_eq "$(sqlite3 :memory: "select json_extract(value,'\$.outcome') from json_each(json_extract(readfile('$T/st.json'),'\$.branches')) where json_extract(value,'\$.branch')='120112001001'")" \
+	"pushed" "c1 branch state after the last sync"
+cl -C "$T/c1" status >"$T/st.txt" || fail "status"
+grep -q "^120112001001 *district" "$T/st.txt" || fail "status table: $(cat "$T/st.txt")"
+
+say "a sync against a stopped parent fails, backs off, and changes nothing local"
+stop dist
+before=$(ledger_fingerprint "$T/c1")
+expect_fail 1 "sync failed" cl -C "$T/c1" sync --wait
+expect_eq "$(ledger_fingerprint "$T/c1")" "$before" "c1 after a failed sync"
+cl -C "$T/c1" status --json >"$T/st.json"
+[ "$(json_get "$T/st.json" '$.failures')" -ge 1 ] || fail "no failure counted: $(cat "$T/st.json")"
+
+say "with the daemon stopped, status says no daemon answers"
+expect_fail 3 "no caseledgerd answers" cl -C "$T/dist" status
+for c in c1 c2 city; do stop $c; done
+say "ok"
