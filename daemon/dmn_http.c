@@ -32,6 +32,7 @@
 #include "err.h"
 #include "ledger.h"
 #include "sig.h"
+#include "verify.h"
 
 #define QUEUE_MAX 256 /* requests waiting for a worker; more get 503 */
 
@@ -216,11 +217,16 @@ static void job_run(struct dmn_http *h, struct job *j)
 		j->ctype = "application/x-git-upload-pack-result";
 		dmn_log(DMN_LOG_INFO, "upload-pack for '%s': %zu bytes", j->client, j->out.len);
 		break;
-	case JOB_RECEIVE:
-		rc = xfer_receive_pack(&j->out, l, &h->hooks, j->client, body, len);
+	case JOB_RECEIVE: {
+		/* every new commit is checked by verify_commit against this ledger's trust */
+		struct xfer_hooks hooks = h->hooks;
+		hooks.verify = verify_received;
+		hooks.verify_payload = l;
+		rc = xfer_receive_pack(&j->out, l, &hooks, j->client, body, len);
 		j->ctype = "application/x-git-receive-pack-result";
 		dmn_log(DMN_LOG_INFO, "receive-pack from '%s': %zu bytes", j->client, len);
 		break;
+	}
 	}
 out:
 	if (rc < 0) {

@@ -479,6 +479,25 @@ int verify_commit(struct verify_result *out, struct ledger *l, const char *branc
 	return 0;
 }
 
+int verify_received(git_repository *repo, const char *branch, const git_oid *commit,
+		    const char *client, void *payload)
+{
+	struct ledger *l = payload;
+	git_repository *own = l->repo;
+	struct verify_result r;
+	int rc;
+
+	(void)client;
+	l->repo = repo;
+	rc = verify_commit(&r, l, branch, commit, VERIFY_INCOMING);
+	l->repo = own;
+	if (rc < 0)
+		return rc;
+	if (r.status != VERIFY_OK)
+		return err_set(ERR_VERIFY, "%s", r.why);
+	return 0;
+}
+
 /* --- every branch ---------------------------------------------------------------------- */
 
 struct names {

@@ -59,6 +59,17 @@ struct verify_result {
 int verify_commit(struct verify_result *out, struct ledger *l, const char *branch,
 		  const git_oid *commit, unsigned flags);
 
+/*
+ * verify_commit(…, VERIFY_INCOMING) in the shape of xfer.h's xfer_verify_fn, for the
+ * receive-pack hook and for fetched commits: payload is the struct ledger, whose objects
+ * repo extends (the receive-pack quarantine) or is (the ledger's own repository). A
+ * verdict other than VERIFY_OK is ERR_VERIFY with the verdict's full message (commit,
+ * signer, rule). The ledger's repo pointer is swapped for repo during the call: no other
+ * thread may use the ledger meanwhile. client is not used (xfer checks write scope).
+ */
+int verify_received(git_repository *repo, const char *branch, const git_oid *commit,
+		    const char *client, void *payload);
+
 /* "ok", "unsigned", "bad", "untrusted", "denied", "invalid" */
 const char *verify_status_name(enum verify_status s);
 

@@ -35,6 +35,41 @@ EOC
 	openssl ca -config "$1/ca.cnf" -gencrl -out "$1/crl.pem" 2>/dev/null
 }
 
+# city_ca [CODE]: the city ledger $T/city with its CA, made by `caseledger ca init`; its
+# certificate $T/city.pem; $T/ca holds the CA key and certificate (for mkcert and
+# revoke, which stock openssl does) and a CRL. Offices come from `issued`.
+city_ca() {
+	cl ca init --office "${1:-1201}" --name City --host 127.0.0.1 --host localhost \
+		"$T/city" >/dev/null
+	cp "$T/city/office.pem" "$T/city.pem"
+	mkdir -p "$T/ca"
+	cp "$T/city/ca.key" "$T/city/ca.pem" "$T/ca/"
+	: >"$T/ca/index.txt"
+	echo 01 >"$T/ca/crlnumber"
+	cat >"$T/ca/ca.cnf" <<EOC
+[ ca ]
+default_ca = ca_default
+[ ca_default ]
+database = $T/ca/index.txt
+crlnumber = $T/ca/crlnumber
+certificate = $T/ca/ca.pem
+private_key = $T/ca/ca.key
+default_md = default
+default_crl_days = 30
+EOC
+	openssl ca -config "$T/ca/ca.cnf" -gencrl -out "$T/ca/crl.pem" 2>/dev/null
+}
+
+# issued NAME CODE: the city issues a certificate to office CODE (ca issue), and the
+# office's ledger $T/NAME is made from it and the city's trust branch (init
+# --credentials --trust); its certificate is also $T/NAME.pem.
+issued() {
+	cl -C "$T/city" ca issue --office "$2" --name "$1" --host 127.0.0.1 --host localhost \
+		--out "$T/cred-$1" >/dev/null
+	cl init --office "$2" --credentials "$T/cred-$1" --trust "$T/city" "$T/$1" >/dev/null
+	cp "$T/cred-$1/office.pem" "$T/$1.pem"
+}
+
 # mkcert CADIR KEY CN OUT: a certificate for KEY (PEM private key) naming office CN.
 mkcert() {
 	printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth,clientAuth\n' >"$T/ext.cnf"

@@ -7,19 +7,16 @@
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/synclib.sh"
 
-mkca "$T/ca" "caseledger test CA"
+city_ca 1201
 mkca "$T/evil" "foreign CA"
-office city 1201
-office comm 120112001001
-office other 120112002001
+issued comm 120112001001
+issued other 120112002001
 B=120112001001
 CASELEDGER_DIR=$T/other cl add person name="Zhang San" id_number=11010519491231002X >/dev/null
 CASELEDGER_DIR=$T/city cl add person name="Li Si" id_number=11010519491231002X >/dev/null
 for o in comm other; do
 	git -C "$T/$o" push -q "$T/city" "refs/heads/$(git -C "$T/$o" config caseledger.office)"
 done
-# a trust branch on the city (written by the city only)
-git -C "$T/city" update-ref refs/heads/trust refs/heads/1201
 daemon_conf city
 start city
 U=https://127.0.0.1:$PORT_city/ledger
@@ -63,7 +60,7 @@ say "a forged signature (signed commit, altered message) is refused"
 CASELEDGER_DIR=$T/comm cl add person name="Sun Ba" id_number=11010519491231002X >/dev/null
 git -C "$T/comm" cat-file commit $B | sed 's/^add person/forged person/' >"$T/forged"
 forged=$(git -C "$T/comm" hash-object -t commit -w "$T/forged")
-expect_fail 1 "bad signature" sgit "$K" "$C" -C "$T/comm" push "$U" "$forged:refs/heads/$B"
+expect_fail 1 "signature does not match the signed data (rule 'signature')" sgit "$K" "$C" -C "$T/comm" push "$U" "$forged:refs/heads/$B"
 expect_eq "$(ledger_fingerprint "$T/city")" "$before" "city after the forged push"
 
 say "out-of-scope, trust, deletion and non-fast-forward pushes are refused"
@@ -74,6 +71,40 @@ expect_fail 1 "remote rejected" \
 	sgit "$K" "$C" -C "$T/comm" push "$U" ":refs/heads/$B"
 expect_fail 1 "rejected" sgit "$K" "$C" -C "$T/comm" push --force "$U" "$B~2:refs/heads/$B"
 expect_eq "$(ledger_fingerprint "$T/city")" "$before" "city after refused pushes"
+
+say "verify_commit decides every pushed commit: signer scope, revocation, role rules"
+FORGE=$top_builddir/tests/integration/forge
+P=$(CASELEDGER_DIR=$T/comm cl add person name="Han Mei" id_number=11010519491231002X)
+CASE=$(CASELEDGER_DIR=$T/comm cl add case subject="$P" programme=minimum-living-guarantee status=applied)
+sgit "$K" "$C" -C "$T/comm" push -q "$U" $B 2>"$T/err" || fail "push: $(cat "$T/err")"
+H=$(git -C "$T/comm" rev-parse $B)
+CASELEDGER_DIR=$T/comm cl show "$CASE" --json >"$T/case.json"
+sed 's/"status": "applied"/"status": "reviewed"/' "$T/case.json" >"$T/case-reviewed.json"
+before=$(ledger_fingerprint "$T/city")
+# refused_push WHAT COMMIT SIGNER RULE: git prints the refusal naming the commit, the
+# signer and the rule; nothing moves and nothing stays behind
+refused_push() {
+	expect_fail 1 "$4" sgit "$K" "$C" -C "$T/comm" push "$U" "$2:refs/heads/$B"
+	grep -q "remote rejected.*(commit $2 " "$T/err" || fail "$1: the refusal lacks the commit: $(cat "$T/err")"
+	grep -qF -- "$3" "$T/err" || fail "$1: the refusal lacks the signer '$3': $(cat "$T/err")"
+	expect_eq "$(git -C "$T/city" rev-parse $B)" "$H" "city head after $1"
+	expect_eq "$(ledger_fingerprint "$T/city")" "$before" "city after $1"
+	ls -d "$T"/city/objects/incoming-* 2>/dev/null && fail "a quarantine was left behind"
+	git -C "$T/comm" update-ref refs/heads/$B "$H"
+}
+x=$("$FORGE" "$T/comm" "$T/other/office.key" $B --office 120112002001 --record "$T/case.json")
+refused_push "a sibling's commit" "$x" "signed by office 120112002001 (key SHA256:" \
+	"rule 'scope': office 120112002001 may write only"
+cl -C "$T/city" ca issue --office $B --out "$T/cred-lost" --json >"$T/lost.json"
+cl -C "$T/city" ca revoke "$(json_get "$T/lost.json" '$.certificate.serial')" \
+	--reason "laptop stolen" >/dev/null
+before=$(ledger_fingerprint "$T/city")
+x=$("$FORGE" "$T/comm" "$T/cred-lost/office.key" $B --office $B -m "after revocation")
+refused_push "a revoked key's commit" "$x" "of office $B: certificate" "(rule 'revocation')"
+grep -q "certificate [0-9a-f]* of office $B was revoked at" "$T/err" || fail "revocation: $(cat "$T/err")"
+x=$("$FORGE" "$T/comm" "$K" $B --record "$T/case-reviewed.json")
+refused_push "a status the community may not set" "$x" "signed by office $B (key SHA256:" \
+	"rule 'role': case '$CASE': field 'status' cannot go from 'applied' to 'reviewed' (needs a street office)"
 
 say "a want outside the scope is refused"
 other=$(git -C "$T/city" rev-parse 120112002001)

@@ -6,13 +6,11 @@
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/synclib.sh"
 
-mkca "$T/ca" "caseledger test CA"
-office city 1201
-office dist 120112
-office c1 120112001001
-office c2 120112001002
+city_ca 1201
+issued dist 120112
+issued c1 120112001001
+issued c2 120112001002
 CASELEDGER_DIR=$T/city cl add person name="Li Si" id_number=11010519491231002X >/dev/null
-git -C "$T/city" update-ref refs/heads/trust refs/heads/1201
 
 daemon_conf city
 start city
