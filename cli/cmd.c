@@ -183,6 +183,27 @@ out:
 	return rc;
 }
 
+int cmd_set_branch(struct cmd_ctx *ctx, const char *branch)
+{
+	git_oid head;
+	int rc;
+
+	if (strcmp(branch, "trust") == 0 || office_level(branch) < 0) {
+		err_clear();
+		return err_set(ERR_USAGE, "'%s' is not an office branch", branch);
+	}
+	if (!office_in_scope(ctx->ledger->office, branch))
+		return err_set(ERR_USAGE, "branch '%s' is outside the scope of office '%s'", branch,
+			       ctx->ledger->office);
+	if ((rc = ledger_head(&head, ctx->ledger, branch)) < 0) {
+		if (rc == ERR_NOTFOUND)
+			rc = err_set(ERR_NOTFOUND, "this ledger holds no branch '%s'", branch);
+		return rc;
+	}
+	ctx->branch = branch;
+	return 0;
+}
+
 #define CMD_COMMIT_TRIES 5
 
 int cmd_commit_retry(struct cmd_ctx *ctx, int (*redo)(struct ledger_txn *t, void *payload),
@@ -195,7 +216,7 @@ int cmd_commit_retry(struct cmd_ctx *ctx, int (*redo)(struct ledger_txn *t, void
 
 	*nchanged = 0;
 	for (i = 0; i < CMD_COMMIT_TRIES && rc == ERR_CONFLICT; i++) {
-		if ((rc = ledger_txn_begin(&t, ctx->ledger, NULL)) == 0 &&
+		if ((rc = ledger_txn_begin(&t, ctx->ledger, ctx->branch)) == 0 &&
 		    (rc = redo(&t, payload)) == 0) {
 			*nchanged = t.nchanges;
 			info.subject = subject->ptr;

@@ -31,6 +31,7 @@ struct cmd_ctx {
 	const char *dir;       /* -C DIR, $CASELEDGER_DIR, or "." */
 	const char *operator;  /* --operator, or NULL for the default */
 	struct ledger *ledger; /* open when the command has CMD_LEDGER */
+	const char *branch;    /* the branch cmd_commit_retry writes: NULL, the office's own */
 };
 
 struct cmd_entry {
@@ -88,6 +89,13 @@ int cmd_read_json(json_t **out, const char *path);
  * changes again on a fresh transaction each time. subject is read after redo, so redo
  * may write it. *nchanged gets the number of records changed (0: nothing committed).
  */
+/*
+ * Make ctx->branch (borrowed) the branch commands write to: an existing branch of the
+ * ledger within the office's scope (a district amends its communities' branches), never
+ * trust. ERR_USAGE naming the branch otherwise.
+ */
+int cmd_set_branch(struct cmd_ctx *ctx, const char *branch);
+
 int cmd_commit_retry(struct cmd_ctx *ctx, int (*redo)(struct ledger_txn *t, void *payload),
 		     void *payload, const struct buf *subject, const char *reason, git_oid *out,
 		     size_t *nchanged);

@@ -116,6 +116,7 @@ static int run(struct cmd_ctx *ctx, int argc, char **argv)
 	static const struct option opts[] = {
 	    {"reason", required_argument, NULL, 'r'},
 	    {"from-json", required_argument, NULL, 'f'},
+	    {"branch", required_argument, NULL, 'b'},
 	    {"json", no_argument, NULL, 'j'},
 	    {0},
 	};
@@ -135,6 +136,10 @@ static int run(struct cmd_ctx *ctx, int argc, char **argv)
 			break;
 		case 'f':
 			json_path = optarg;
+			break;
+		case 'b':
+			if ((rc = cmd_set_branch(ctx, optarg)) < 0)
+				return rc;
 			break;
 		case 'j':
 			json = true;
@@ -192,8 +197,8 @@ out:
 
 const struct cmd_entry cmd_amend_entry = {
     .name = "amend",
-    .usage = "amend ID field=value… --reason TEXT [--json]\n"
-	     "       amend --from-json FILE --reason TEXT [--json]\n"
+    .usage = "amend ID field=value… --reason TEXT [--branch BRANCH] [--json]\n"
+	     "       amend --from-json FILE --reason TEXT [--branch BRANCH] [--json]\n"
 	     "\n"
 	     "  field=value       set a field (lists: comma-separated items)\n"
 	     "  field=            clear a field\n"
@@ -202,6 +207,8 @@ const struct cmd_entry cmd_amend_entry = {
 	     "  --from-json FILE  with ID: a JSON object of fields (null clears); without:\n"
 	     "                    an array of objects, each with \"id\", all in one commit\n"
 	     "  --reason TEXT     why the record changes (required; kept in the commit)\n"
+	     "  --branch BRANCH   amend the records on BRANCH, a branch this ledger holds in\n"
+	     "                    the office's scope (default: the office's own)\n"
 	     "  --json            print {\"changed\": […], \"commit\": …}",
     .summary = "change fields of records",
     .flags = CMD_LEDGER,

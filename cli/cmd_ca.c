@@ -146,13 +146,21 @@ static int ca_setup(struct ledger *l, void *payload)
 	const char *schema;
 	size_t schema_len;
 	struct trust_cert info;
+	git_commit *first = NULL;
+	int64_t since = 0;
 	git_oid id;
 	int rc;
 
+	/* valid from the ledger's first commit on (it was made a moment before): a CA and a
+	 * certificate dated a second later would leave that commit outside their validity */
+	if (ledger_head(&id, l, l->office) == 0 && git_commit_lookup(&first, l->repo, &id) == 0)
+		since = (int64_t)git_commit_time(first);
+	git_commit_free(first);
+	err_clear();
 	if ((rc = sig_key_generate(&cakey)) < 0 || (rc = util_join(&path, l->dir, "ca.key")) < 0 ||
 	    (rc = sig_key_save(cakey, path.ptr)) < 0)
 		goto out;
-	if ((rc = trust_ca_create(&ca, sig_key_pkey(cakey), l->office, ci->ca_days, 0)) < 0 ||
+	if ((rc = trust_ca_create(&ca, sig_key_pkey(cakey), l->office, ci->ca_days, since)) < 0 ||
 	    (rc = trust_pem(&ca_pem, ca)) < 0)
 		goto out;
 	buf_reset(&path);
@@ -162,6 +170,7 @@ static int ca_setup(struct ledger *l, void *payload)
 	io.code = l->office;
 	io.name = *l->name ? l->name : NULL;
 	io.days = ci->days;
+	io.not_before = since;
 	memcpy(io.hosts, ci->hosts, sizeof(io.hosts));
 	io.nhosts = ci->nhosts;
 	if ((rc = trust_cert_issue(&cert, ca, sig_key_pkey(cakey), sig_key_pkey(l->key), &io)) <

@@ -128,9 +128,12 @@ static int run(struct cmd_ctx *ctx, int argc, char **argv)
 	    {"take", required_argument, NULL, 't'},
 	    {"reason", required_argument, NULL, 'r'},
 	    {"json", no_argument, NULL, 'j'},
+	    {"branch", required_argument, NULL, 'b'},
 	    {0},
 	};
 	struct resolve r = {0};
+	const char *branch = NULL;
+	char office[OFFICE_CODE_MAX + 1];
 	struct buf subject = BUF_INIT;
 	bool json = false;
 	git_oid commit;
@@ -149,6 +152,9 @@ static int run(struct cmd_ctx *ctx, int argc, char **argv)
 		case 'j':
 			json = true;
 			break;
+		case 'b':
+			branch = optarg;
+			break;
 		default:
 			return cmd_usage_error(&cmd_resolve_entry, "unknown option");
 		}
@@ -160,6 +166,18 @@ static int run(struct cmd_ctx *ctx, int argc, char **argv)
 	if (!r.reason || !*r.reason)
 		return cmd_usage_error(&cmd_resolve_entry, "--reason TEXT is required: say why");
 	r.id = argv[optind];
+	if (!branch) {
+		/* X-<office>-<digits>: the conflict lives on the branch of that office */
+		const char *a = strchr(r.id, '-'), *b = a ? strchr(a + 1, '-') : NULL;
+		if (b && (size_t)(b - a - 1) < sizeof(office)) {
+			snprintf(office, sizeof(office), "%.*s", (int)(b - a - 1), a + 1);
+			if (strcmp(office, ctx->ledger->office) != 0 &&
+			    office_in_scope(ctx->ledger->office, office))
+				branch = office;
+		}
+	}
+	if (branch && (rc = cmd_set_branch(ctx, branch)) < 0)
+		goto out;
 	if ((rc = buf_printf(&subject, "resolve %s", r.id)) < 0)
 		goto out;
 	if ((rc = cmd_commit_retry(ctx, stage, &r, &subject, r.reason, &commit, &n)) < 0)
@@ -182,12 +200,15 @@ out:
 const struct cmd_entry cmd_resolve_entry = {
     .name = "resolve",
     .usage =
-	"resolve CONFLICT-ID --take ours|theirs|VALUE --reason TEXT [--json]\n"
+	"resolve CONFLICT-ID --take ours|theirs|VALUE --reason TEXT [--branch BRANCH]\n"
+	"        [--json]\n"
 	"\n"
 	"  --take ours     keep the value merge kept in the record\n"
 	"  --take theirs   take the value merge set aside\n"
 	"  --take VALUE    set the field to VALUE (as for amend)\n"
 	"  --reason TEXT   why (required; kept in the commit and the conflict)\n"
+	"  --branch BRANCH the branch the conflict is on (default: the branch of the office\n"
+	"                  its id names, X-<office>-…, when this ledger's scope covers it)\n"
 	"  --json          print {\"resolved\", \"record\", \"field\", \"value\", \"commit\"}\n"
 	"\n"
 	"  The record is amended and the conflict marked resolved in one signed commit;\n"

@@ -96,19 +96,21 @@ static const char *str_or(const json_t *o, const char *key, const char *dflt)
 	return s ? s : dflt;
 }
 
-/* One line per branch: branch, peer, outcome, ahead/behind, last success, last error. */
+/* One line per branch: branch, peer, outcome, ahead/behind, open conflicts, last
+ * success, last error. */
 void cmd_print_branches(const json_t *branches)
 {
 	size_t i;
 	json_t *b;
 
-	printf("%-14s %-8s %-11s %6s %6s  %-20s %s\n", "BRANCH", "PEER", "STATE", "AHEAD", "BEHIND",
-	       "LAST SUCCESS", "LAST ERROR");
+	printf("%-14s %-8s %-11s %6s %6s %9s  %-20s %s\n", "BRANCH", "PEER", "STATE", "AHEAD",
+	       "BEHIND", "CONFLICTS", "LAST SUCCESS", "LAST ERROR");
 	json_array_foreach (branches, i, b) {
-		printf("%-14s %-8s %-11s %6lld %6lld  %-20s %s\n", str_or(b, "branch", "?"),
+		printf("%-14s %-8s %-11s %6lld %6lld %9lld  %-20s %s\n", str_or(b, "branch", "?"),
 		       str_or(b, "peer", "-"), str_or(b, "outcome", "-"),
 		       (long long)json_integer_value(json_object_get(b, "ahead")),
 		       (long long)json_integer_value(json_object_get(b, "behind")),
+		       (long long)json_integer_value(json_object_get(b, "conflicts")),
 		       str_or(b, "last_success", "never"), str_or(b, "last_error", "-"));
 	}
 }

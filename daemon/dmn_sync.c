@@ -120,7 +120,7 @@ static json_t *run_round(struct dmn_sync *s)
 					    json_string(sync_outcome_name(r.outcome)));
 			json_object_set_new(st, "ahead", json_integer((json_int_t)r.ahead));
 			json_object_set_new(st, "behind", json_integer((json_int_t)r.behind));
-			json_object_set_new(st, "conflicts", json_null()); /* the merge module's */
+			json_object_set_new(st, "conflicts", json_integer((json_int_t)r.conflicts));
 			if (r.outcome == SYNC_FAILED || r.outcome == SYNC_DIVERGED) {
 				json_object_set_new(st, "last_error", json_string(r.error));
 				json_object_set_new(st, "last_error_time", json_string(when));

@@ -11,13 +11,16 @@
 #include <string.h>
 
 #include "err.h"
+#include "merge.h"
 #include "office.h"
+#include "record.h"
 #include "sync.h"
+#include "verify.h"
 
 const char *sync_outcome_name(enum sync_outcome o)
 {
-	static const char *const names[] = {"up-to-date", "fetched", "pushed", "diverged",
-					    "failed"};
+	static const char *const names[] = {"up-to-date", "fetched",  "pushed",
+					    "merged",	  "diverged", "failed"};
 	return o <= SYNC_FAILED ? names[o] : "?";
 }
 
@@ -54,11 +57,12 @@ struct verify_walk {
 static int verify_cb(const git_oid *id, git_object_t type, const char *name, void *payload)
 {
 	struct verify_walk *v = payload;
-	xfer_verify_fn f = v->p->verify ? v->p->verify : xfer_verify_default;
 
 	if (type != GIT_OBJECT_COMMIT)
 		return 0;
-	return f(v->l->repo, v->branch, id, NULL, v->p->verify_payload);
+	if (!v->p->verify) /* the default: verify_commit against this ledger's trust */
+		return verify_received(v->l->repo, v->branch, id, NULL, v->l);
+	return v->p->verify(v->l->repo, v->branch, id, NULL, v->p->verify_payload);
 }
 
 /* Every local ref head (heads and remotes): what needs no verification again. */
@@ -226,9 +230,13 @@ out:
 	return rc;
 }
 
+/* trust first (what every other branch is verified against), then by name */
 static int str_cmp(const void *a, const void *b)
 {
-	return strcmp(*(char *const *)a, *(char *const *)b);
+	const char *x = *(char *const *)a, *y = *(char *const *)b;
+	int tx = strcmp(x, "trust") == 0, ty = strcmp(y, "trust") == 0;
+
+	return tx != ty ? ty - tx : strcmp(x, y);
 }
 
 static int list_add(char ***list, size_t *n, size_t *cap, const char *s)
@@ -321,6 +329,24 @@ void sync_branches_free(char **list, size_t n)
 	free(list);
 }
 
+/* Merge the fetched head into the local branch (fetch verified it), for sync_once. */
+static int sync_merge(struct ledger *l, const struct sync_peer *p, const char *branch,
+		      const git_oid *remote)
+{
+	struct merge_result mr = {0};
+	struct merge_opts mo = {0};
+	char reason[600];
+	int rc;
+
+	snprintf(reason, sizeof(reason), "Sync with %s (%s).", p->name, p->url);
+	mo.reason = reason;
+	mo.verified = true;
+	if ((rc = merge_branches_ext(&mr, l, branch, remote, &mo)) < 0 && rc != ERR_CONFLICT)
+		err_prefix("cannot merge branch '%s' from '%s'", branch, p->url);
+	merge_result_release(&mr);
+	return rc;
+}
+
 static int sync_once(struct sync_branch_result *res, struct ledger *l, const struct sync_peer *p,
 		     const char *branch)
 {
@@ -360,7 +386,20 @@ static int sync_once(struct sync_branch_result *res, struct ledger *l, const str
 			return rc;
 		res->outcome = SYNC_PUSHED;
 		ahead = 0;
+	} else if (ahead > 0 && behind > 0 && strcmp(branch, "trust") != 0) {
+		/* merge, then push the merge (a lost race: ERR_CONFLICT, the caller retries) */
+		if ((rc = sync_merge(l, p, branch, &remote)) < 0)
+			return rc;
+		res->outcome = SYNC_MERGED;
+		behind = 0;
+		ahead = 1;
+		if (may_push) {
+			if ((rc = sync_push(l, p, branch)) < 0)
+				return rc;
+			ahead = 0;
+		}
 	} else if (ahead > 0 && behind > 0) {
+		/* the trust branch is only ever fast-forwarded */
 		res->outcome = SYNC_DIVERGED;
 		snprintf(res->error, sizeof(res->error),
 			 "branch '%s' has %zu local and %zu remote commits: it needs a merge",
@@ -378,14 +417,101 @@ int sync_branch(struct sync_branch_result *out, struct ledger *l, const struct s
 
 	memset(out, 0, sizeof(*out));
 	snprintf(out->branch, sizeof(out->branch), "%s", branch);
-	for (tries = 0; tries < 3; tries++) {
+	for (tries = 0; tries < SYNC_TRIES; tries++) {
 		out->outcome = SYNC_UP_TO_DATE;
+		out->error[0] = '\0';
 		if ((rc = sync_once(out, l, p, branch)) != ERR_CONFLICT)
-			break; /* retry only when a push lost a race */
+			break; /* retry the whole fetch-merge-push only when a race was lost */
+		err_clear();
 	}
 	if (rc < 0) {
 		out->outcome = SYNC_FAILED;
 		snprintf(out->error, sizeof(out->error), "%s", err_msg());
+		return rc;
 	}
+	if (strcmp(branch, "trust") != 0 &&
+	    (rc = sync_conflicts_open(&out->conflicts, l, branch)) < 0) {
+		out->outcome = SYNC_FAILED;
+		snprintf(out->error, sizeof(out->error), "%s", err_msg());
+	}
+	return rc;
+}
+
+/* git_tree_walk callback: count conflict records whose status is "open". */
+struct count_walk {
+	git_repository *repo;
+	size_t n;
+	int rc;
+};
+
+static int count_open(const char *root, const git_tree_entry *e, void *payload)
+{
+	struct count_walk *w = payload;
+	const char *name = git_tree_entry_name(e), *status;
+	size_t n = strlen(name);
+	char id[RECORD_ID_MAX];
+	git_blob *blob = NULL;
+	json_t *rec = NULL;
+
+	if (git_tree_entry_type(e) != GIT_OBJECT_BLOB)
+		return 0;
+	if (n <= 5 || n - 5 >= sizeof(id) || strcmp(name + n - 5, ".json") != 0) {
+		w->rc = err_set(ERR_INVALID, "'conflict/%s%s' is not a record file", root, name);
+		return -1;
+	}
+	memcpy(id, name, n - 5);
+	id[n - 5] = '\0';
+	if (git_blob_lookup(&blob, w->repo, git_tree_entry_id(e)) < 0) {
+		w->rc = err_git(ERR_IO, "cannot read conflict '%s'", id);
+		return -1;
+	}
+	w->rc = record_decode(&rec, git_blob_rawcontent(blob), (size_t)git_blob_rawsize(blob),
+			      false, id);
+	git_blob_free(blob);
+	if (w->rc < 0)
+		return -1;
+	status = json_string_value(json_object_get(rec, "status"));
+	w->n += status && strcmp(status, "open") == 0;
+	json_decref(rec);
+	return 0;
+}
+
+int sync_conflicts_open(size_t *out, struct ledger *l, const char *branch)
+{
+	struct count_walk w = {l->repo, 0, 0};
+	git_commit *head = NULL;
+	git_tree *tree = NULL, *sub = NULL;
+	git_tree_entry *e = NULL;
+	int rc;
+
+	*out = 0;
+	if ((rc = ledger_resolve(&head, l, branch)) < 0) {
+		if (rc == ERR_NOTFOUND) {
+			err_clear();
+			rc = 0;
+		}
+		goto out;
+	}
+	if (git_commit_tree(&tree, head) < 0) {
+		rc = err_git(ERR_IO, "cannot read branch '%s'", branch);
+		goto out;
+	}
+	if (git_tree_entry_bypath(&e, tree, "conflict") == 0 &&
+	    git_tree_entry_type(e) == GIT_OBJECT_TREE) {
+		if (git_tree_lookup(&sub, l->repo, git_tree_entry_id(e)) < 0) {
+			rc = err_git(ERR_IO, "cannot read the conflicts of '%s'", branch);
+			goto out;
+		}
+		if (git_tree_walk(sub, GIT_TREEWALK_PRE, count_open, &w) < 0 && w.rc == 0)
+			w.rc = err_git(ERR_IO, "cannot walk the conflicts of '%s'", branch);
+		rc = w.rc;
+	}
+	git_error_clear();
+	*out = w.n;
+out:
+	git_tree_entry_free(e);
+	git_tree_free(sub);
+	git_tree_free(tree);
+	git_commit_free(head);
 	return rc;
 }

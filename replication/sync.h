@@ -1,9 +1,9 @@
 /*
  * sync: one office's exchange with its parent, per branch — fetch into
- * refs/remotes/<peer>/<branch>, verify every new commit, bring the local branch up (only
- * fast-forwards here: a diverged branch waits for the merge module's merge_branches,
- * which sits between sync_fetch and sync_push), push, and retry when the push loses a
- * race. libgit2's smart HTTP client does the transfer, over tls.h's stream.
+ * refs/remotes/<peer>/<branch>, verify every new commit with verify_commit, bring the
+ * local branch up (fast-forward, or a record-level merge with merge_branches_ext; the
+ * trust branch only ever fast-forwards), push, and retry the whole round when the push
+ * loses a race. libgit2's smart HTTP client does the transfer, over tls.h's stream.
  *
  * A failed or cut sync never changes the local ledger: fetched objects stay unreachable
  * until every new commit has verified, and refs move only by compare-and-swap.
@@ -22,14 +22,16 @@
 struct sync_peer {
 	const char *url;       /* https://host:port/<name> */
 	const char *name;      /* local name: refs/remotes/<name>/… */
-	xfer_verify_fn verify; /* for fetched commits; NULL: xfer_verify_default */
+	xfer_verify_fn verify; /* for fetched commits; NULL: verify_commit
+				  (VERIFY_INCOMING) against the ledger's trust */
 	void *verify_payload;
 };
 
 /*
  * Fetch branch from the peer into refs/remotes/<peer>/<branch>, after checking every
- * commit new to this ledger with peer->verify. *out gets the peer's head. ERR_NOTFOUND
- * when the peer has no such branch (or does not show it to us).
+ * commit new to this ledger with peer->verify (a failure refuses the whole batch: the
+ * tracking ref does not move and nothing fetched is reachable from a ref). *out gets the peer's
+ * head. ERR_NOTFOUND when the peer has no such branch (or does not show it to us).
  */
 int sync_fetch(git_oid *out, struct ledger *l, const struct sync_peer *p, const char *branch);
 
@@ -40,8 +42,9 @@ int sync_fetch(git_oid *out, struct ledger *l, const struct sync_peer *p, const 
  */
 int sync_push(struct ledger *l, const struct sync_peer *p, const char *branch);
 
-/* The branches to sync: those the peer shows us plus our own in our scope. Sorted,
- * unique; free with sync_branches_free. */
+/* The branches to sync: those the peer shows us plus our own in our scope. Unique,
+ * trust first (every other branch is verified against it), then sorted; free with
+ * sync_branches_free. */
 int sync_branches(char ***out, size_t *n, struct ledger *l, const struct sync_peer *p);
 void sync_branches_free(char **list, size_t n);
 
@@ -49,7 +52,8 @@ enum sync_outcome {
 	SYNC_UP_TO_DATE,
 	SYNC_FETCHED,  /* the local branch moved forward */
 	SYNC_PUSHED,   /* the peer's branch moved forward */
-	SYNC_DIVERGED, /* both moved: needs a merge */
+	SYNC_MERGED,   /* both moved: merged locally (and the merge pushed) */
+	SYNC_DIVERGED, /* both moved and cannot be merged (the trust branch) */
 	SYNC_FAILED,
 };
 
@@ -57,13 +61,25 @@ struct sync_branch_result {
 	char branch[OFFICE_CODE_MAX + 8];
 	enum sync_outcome outcome;
 	size_t ahead, behind; /* local commits the peer lacks, and the other way, after sync */
+	size_t conflicts;     /* open conflict records on the local branch, after sync */
 	char error[512];      /* when FAILED or DIVERGED */
 };
 
-/* Sync one branch: fetch, fast-forward the local branch, push; up to 3 tries on races. */
+#define SYNC_TRIES 5 /* rounds of fetch-merge-push when a push keeps losing races */
+
+/*
+ * Sync one branch: fetch (verified), then fast-forward the local branch, or merge the
+ * peer's head into it (merge_branches_ext, opts.verified) — never for trust — and push;
+ * the whole round again, up to SYNC_TRIES times, when a push or the merge's ref update
+ * loses a race. out->conflicts counts the branch's open conflicts afterwards.
+ */
 int sync_branch(struct sync_branch_result *out, struct ledger *l, const struct sync_peer *p,
 		const char *branch);
 
 const char *sync_outcome_name(enum sync_outcome o);
+
+/* *out = the number of conflict records with status "open" on the local branch (0 when
+ * the branch does not exist). */
+int sync_conflicts_open(size_t *out, struct ledger *l, const char *branch);
 
 #endif

@@ -241,7 +241,7 @@ out:
 	return rc;
 }
 
-#define UPLOAD_CAPS  "side-band-64k ofs-delta no-progress agent=" XFER_AGENT
+#define UPLOAD_CAPS  "multi_ack_detailed side-band-64k ofs-delta no-progress agent=" XFER_AGENT
 #define RECEIVE_CAPS "report-status side-band-64k ofs-delta agent=" XFER_AGENT
 
 int xfer_advertise(struct buf *out, struct ledger *l, enum xfer_service service, const char *client)
@@ -511,7 +511,7 @@ int xfer_upload_pack(struct buf *out, struct ledger *l, const char *client, cons
 	size_t nwants = 0, ntips = 0, ncommon = 0, cap_w = 0, cap_c = 0, i;
 	git_packbuilder *pb = NULL;
 	char caps[1024] = "";
-	bool done = false, flushed = false;
+	bool done = false, flushed = false, detailed;
 	const char *line;
 	size_t n;
 	int rc = 0, k;
@@ -557,7 +557,13 @@ int xfer_upload_pack(struct buf *out, struct ledger *l, const char *client, cons
 			     "upload-pack: request has no 'want' list ended by a flush");
 		goto proto;
 	}
-	/* haves, then done, a flush, or the end */
+	/*
+	 * haves, then done, a flush, or the end. multi_ack_detailed (what libgit2 needs over
+	 * stateless HTTP): "ACK <id> common" for each common have, NAK at each flush, a plain
+	 * "ACK <last common>" (or NAK) after done. Without it: one ACK for the first common
+	 * have, NAK when there is none.
+	 */
+	detailed = cap_has(caps, "multi_ack_detailed");
 	while (!done && !flushed) {
 		git_oid id;
 		git_commit *c = NULL;
@@ -594,10 +600,18 @@ int xfer_upload_pack(struct buf *out, struct ledger *l, const char *client, cons
 			common = g;
 		}
 		git_oid_cpy(&common[ncommon++], &id);
-		if (ncommon == 1 && (rc = pkt_printf(out, "ACK %s\n", git_oid_tostr_s(&id))) < 0)
+		if (detailed)
+			rc = pkt_printf(out, "ACK %s common\n", git_oid_tostr_s(&id));
+		else if (ncommon == 1)
+			rc = pkt_printf(out, "ACK %s\n", git_oid_tostr_s(&id));
+		if (rc < 0)
 			goto out;
 	}
-	if (ncommon == 0 && (rc = pkt_add(out, "NAK\n", 4)) < 0)
+	if (detailed && done && ncommon > 0)
+		rc = pkt_printf(out, "ACK %s\n", git_oid_tostr_s(&common[ncommon - 1]));
+	else if (ncommon == 0 || (detailed && !done))
+		rc = pkt_add(out, "NAK\n", 4);
+	if (rc < 0)
 		goto out;
 	if (!done)
 		goto out; /* the client sends more haves, or done, in its next request */
