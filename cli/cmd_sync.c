@@ -1,46 +1,266 @@
 /*
  * caseledger sync: ask the office's caseledgerd to sync with its parent now, and with
- * --wait report the outcome per branch.
+ * --wait report the outcome per branch. When no daemon answers (or --config / --parent
+ * is given), sync in this process instead: the parent, certificate, key and CA come from
+ * the [daemon] section of --config FILE or $CASELEDGER_CONFIG, or from --parent, --cert,
+ * --key and --ca; each branch is fetched, verified, merged and pushed with sync_branch,
+ * with a one-line progress display on a terminal.
  */
 #include "config.h"
 
 #include <getopt.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
 #include <unistd.h>
+
+#include <ini.h>
 
 #include "cmd.h"
 #include "err.h"
 #include "out.h"
+#include "sync.h"
+#include "tls.h"
+#include "util.h"
+
+/* What an in-process sync needs; strings owned. */
+struct sync_conf {
+	char *ledger, *parent, *parent_name, *cert, *key, *ca;
+	unsigned timeout;
+};
+
+static void sync_conf_release(struct sync_conf *c)
+{
+	free(c->ledger);
+	free(c->parent);
+	free(c->parent_name);
+	free(c->cert);
+	free(c->key);
+	free(c->ca);
+	memset(c, 0, sizeof(*c));
+}
+
+/* Set *slot to a copy of value unless an option already set it. */
+static int conf_set(char **slot, const char *value)
+{
+	if (*slot)
+		return 1;
+	*slot = strdup(value);
+	return *slot != NULL;
+}
+
+/* inih handler: the keys of [daemon] a sync needs; the others belong to caseledgerd. */
+static int conf_entry(void *payload, const char *section, const char *name, const char *value)
+{
+	struct sync_conf *c = payload;
+
+	if (strcmp(section, "daemon") != 0)
+		return 1;
+	if (strcmp(name, "ledger") == 0)
+		return conf_set(&c->ledger, value);
+	if (strcmp(name, "parent") == 0)
+		return conf_set(&c->parent, value);
+	if (strcmp(name, "parent_name") == 0)
+		return conf_set(&c->parent_name, value);
+	if (strcmp(name, "cert") == 0)
+		return conf_set(&c->cert, value);
+	if (strcmp(name, "key") == 0)
+		return conf_set(&c->key, value);
+	if (strcmp(name, "ca") == 0)
+		return conf_set(&c->ca, value);
+	if (strcmp(name, "timeout") == 0 && !c->timeout)
+		c->timeout = (unsigned)strtoul(value, NULL, 10);
+	return 1;
+}
+
+/* Read the [daemon] section of path into c (options given first win). */
+static int conf_load(struct sync_conf *c, const char *path)
+{
+	FILE *f = fopen(path, "r");
+	int line;
+
+	if (!f)
+		return err_errno(ERR_NOTFOUND, "cannot open config '%s'", path);
+	line = ini_parse_file(f, conf_entry, c);
+	fclose(f);
+	if (line < 0)
+		return err_set(ERR_NOMEM, "out of memory");
+	if (line > 0)
+		return err_set(ERR_INVALID, "config '%s': line %d: bad syntax", path, line);
+	return 0;
+}
+
+/* The progress line on stderr (a terminal only): "[ 3/12] branch: what". */
+static void progress(bool tty, size_t i, size_t n, const char *branch, const char *what)
+{
+	if (!tty)
+		return;
+	if (!branch)
+		fprintf(stderr, "\r\033[K");
+	else
+		fprintf(stderr, "\r\033[K[%*zu/%zu] %s: %s", n >= 10 ? 2 : 1, i, n, branch, what);
+	fflush(stderr);
+}
+
+/* Sync every branch with the parent in this process; *out gets the daemon's reply shape. */
+static int sync_here(json_t **out, struct cmd_ctx *ctx, struct sync_conf *c, bool json)
+{
+	struct ledger *l = NULL;
+	struct buf key = BUF_INIT;
+	char **names = NULL, when[UTIL_ISO_MAX];
+	size_t n = 0, i, nfailed = 0;
+	bool tty = !json && isatty(STDERR_FILENO), registered = false;
+	json_t *list = NULL;
+	int rc;
+
+	*out = NULL;
+	util_iso_time(when, (int64_t)time(NULL), 0);
+	if (!c->parent || !c->cert || !c->ca) {
+		rc = err_set(ERR_USAGE, "no parent to sync with: give --config FILE (its [daemon] "
+					"section), or --parent URL --cert FILE --ca FILE");
+		goto out;
+	}
+	if (!c->ledger && !(c->ledger = strdup(ctx->dir))) {
+		rc = err_set(ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	if (!c->key && (rc = util_join(&key, c->ledger, "office.key")) < 0)
+		goto out;
+	{
+		struct tls_client_config tc = {c->cert, c->key ? c->key : key.ptr, c->ca,
+					       c->timeout, c->timeout};
+		struct sync_peer peer = {c->parent, c->parent_name ? c->parent_name : "parent",
+					 NULL, NULL};
+		if ((rc = ledger_open(&l, c->ledger)) < 0 || (rc = tls_client_register(&tc)) < 0)
+			goto out;
+		registered = true;
+		progress(tty, 0, 0, "branches", "listing");
+		if ((rc = sync_branches(&names, &n, l, &peer)) < 0)
+			goto out;
+		if (!(list = json_array())) {
+			rc = err_set(ERR_NOMEM, "out of memory");
+			goto out;
+		}
+		for (i = 0; i < n; i++) {
+			struct sync_branch_result r;
+			bool bad;
+			json_t *st;
+
+			progress(tty, i + 1, n, names[i], "fetch, verify, merge, push");
+			sync_branch(&r, l, &peer, names[i]);
+			err_clear();
+			bad = r.outcome == SYNC_FAILED || r.outcome == SYNC_DIVERGED;
+			nfailed += bad;
+			st = json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:I}", "branch", r.branch,
+				       "peer", peer.name, "url", c->parent, "outcome",
+				       sync_outcome_name(r.outcome), "ahead", (json_int_t)r.ahead,
+				       "behind", (json_int_t)r.behind, "conflicts",
+				       (json_int_t)r.conflicts);
+			if (!st) {
+				rc = err_set(ERR_NOMEM, "out of memory");
+				goto out;
+			}
+			json_object_set_new(st, bad ? "last_error" : "last_success",
+					    json_string(bad ? r.error : when));
+			json_array_append_new(list, st);
+		}
+		progress(tty, 0, 0, NULL, NULL);
+	}
+	*out = json_pack("{s:b, s:s, s:b, s:O}", "ok", nfailed == 0, "time", when, "in_process", 1,
+			 "branches", list);
+	if (*out && nfailed)
+		json_object_set_new(*out, "error",
+				    json_sprintf("%zu branches did not sync", nfailed));
+	rc = *out ? 0 : err_set(ERR_NOMEM, "out of memory");
+out:
+	if (rc < 0)
+		progress(tty, 0, 0, NULL, NULL);
+	if (registered)
+		tls_client_unregister();
+	json_decref(list);
+	sync_branches_free(names, n);
+	ledger_free(l);
+	buf_release(&key);
+	return rc;
+}
 
 static int run(struct cmd_ctx *ctx, int argc, char **argv)
 {
-	static const struct option opts[] = {{"json", no_argument, NULL, 'j'},
-					     {"wait", no_argument, NULL, 'w'},
-					     {"socket", required_argument, NULL, 's'},
-					     {0}};
-	const char *sock = NULL;
+	static const struct option opts[] = {
+	    {"json", no_argument, NULL, 'j'},	      {"wait", no_argument, NULL, 'w'},
+	    {"socket", required_argument, NULL, 's'}, {"config", required_argument, NULL, 'c'},
+	    {"parent", required_argument, NULL, 'p'}, {"parent-name", required_argument, NULL, 'n'},
+	    {"cert", required_argument, NULL, 'C'},   {"key", required_argument, NULL, 'k'},
+	    {"ca", required_argument, NULL, 'a'},     {0}};
+	struct sync_conf conf = {0};
+	const char *sock = NULL, *config = NULL, *env;
 	json_t *req = NULL, *rep = NULL;
-	bool json = false, wait = false;
+	bool json = false, wait = false, here = false;
+	char **slot;
 	int c, rc;
 
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		slot = NULL;
 		if (c == 'j')
 			json = true;
 		else if (c == 'w')
 			wait = true;
 		else if (c == 's')
 			sock = optarg;
+		else if (c == 'c')
+			config = optarg;
+		else if (c == 'p')
+			slot = &conf.parent;
+		else if (c == 'n')
+			slot = &conf.parent_name;
+		else if (c == 'C')
+			slot = &conf.cert;
+		else if (c == 'k')
+			slot = &conf.key;
+		else if (c == 'a')
+			slot = &conf.ca;
 		else
 			return cmd_usage_error(&cmd_sync_entry, "unknown option");
+		if (slot) {
+			free(*slot);
+			if (!(*slot = strdup(optarg))) {
+				rc = err_set(ERR_NOMEM, "out of memory");
+				goto out;
+			}
+		}
 	}
-	if (optind != argc)
-		return cmd_usage_error(&cmd_sync_entry, "sync takes no arguments");
-	if (!(req = json_pack("{s:s, s:b}", "cmd", "sync", "wait", wait)))
-		return err_set(ERR_NOMEM, "out of memory");
-	if (wait && !json && isatty(STDERR_FILENO))
-		fprintf(stderr, "syncing with the parent...\n");
-	if ((rc = cmd_ctl_request(&rep, ctx, sock, req)) < 0)
+	if (optind != argc) {
+		rc = cmd_usage_error(&cmd_sync_entry, "sync takes no arguments");
 		goto out;
+	}
+	here = config || conf.parent;
+	if (!here) {
+		if (!(req = json_pack("{s:s, s:b}", "cmd", "sync", "wait", wait))) {
+			rc = err_set(ERR_NOMEM, "out of memory");
+			goto out;
+		}
+		if (wait && !json && isatty(STDERR_FILENO))
+			fprintf(stderr, "syncing with the parent...\n");
+		rc = cmd_ctl_request(&rep, ctx, sock, req);
+		if (rc == ERR_NOTFOUND && !sock) {
+			/* no daemon: sync here, with $CASELEDGER_CONFIG's [daemon] section */
+			err_clear();
+			here = true;
+			wait = true;
+			env = getenv("CASELEDGER_CONFIG");
+			config = env && *env ? env : NULL;
+		} else if (rc < 0) {
+			goto out;
+		}
+	}
+	if (here) {
+		if (config && (rc = conf_load(&conf, config)) < 0)
+			goto out;
+		if ((rc = sync_here(&rep, ctx, &conf, json)) < 0)
+			goto out;
+		wait = true;
+	}
 	if (json)
 		rc = out_json(rep);
 	else if (!wait)
@@ -53,6 +273,7 @@ static int run(struct cmd_ctx *ctx, int argc, char **argv)
 				 ? json_string_value(json_object_get(rep, "error"))
 				 : "unknown error");
 out:
+	sync_conf_release(&conf);
 	json_decref(req);
 	json_decref(rep);
 	return rc;
@@ -61,11 +282,24 @@ out:
 const struct cmd_entry cmd_sync_entry = {
     .name = "sync",
     .usage = "sync [--wait] [--json] [--socket PATH]\n"
+	     "       caseledger sync [--config FILE] [--parent URL --cert FILE --ca FILE\n"
+	     "          [--key FILE] [--parent-name NAME]] [--json]\n"
 	     "\n"
 	     "Ask the office's caseledgerd to sync every branch with its parent now.\n"
 	     "--wait waits for the round to finish and shows each branch's outcome;\n"
-	     "it exits 1 when any branch failed or needs a merge.",
-    .summary = "sync with the parent office now (through caseledgerd)",
+	     "it exits 1 when any branch failed or needs a merge.\n"
+	     "\n"
+	     "When no caseledgerd answers (or --config or --parent is given), sync in this\n"
+	     "process: fetch, verify, merge and push each branch, with a progress line on a\n"
+	     "terminal. The parent, certificate, key and CA come from the options, else from\n"
+	     "the [daemon] section of --config FILE or $CASELEDGER_CONFIG.\n"
+	     "  --config FILE       a caseledgerd configuration file\n"
+	     "  --parent URL        the parent's https://HOST:PORT/NAME\n"
+	     "  --parent-name NAME  refs/remotes/NAME/… (default parent)\n"
+	     "  --cert FILE         this office's certificate\n"
+	     "  --key FILE          its key (default: the ledger's office.key)\n"
+	     "  --ca FILE           the CA the parent must chain to",
+    .summary = "sync with the parent office now (through caseledgerd, or in-process)",
     .flags = 0,
     .run = run,
 };
