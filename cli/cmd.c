@@ -17,7 +17,8 @@
 
 const struct cmd_entry *const cmd_table[] = {
     &cmd_init_entry, &cmd_add_entry,	&cmd_amend_entry,   &cmd_void_entry,   &cmd_show_entry,
-    &cmd_log_entry,  &cmd_verify_entry, &cmd_signers_entry, &cmd_schema_entry, NULL,
+    &cmd_log_entry,  &cmd_verify_entry, &cmd_signers_entry, &cmd_schema_entry,
+    &cmd_find_entry, &cmd_blame_entry,	&cmd_stats_entry,   &cmd_reindex_entry, NULL,
 };
 
 const struct cmd_entry *cmd_find(const char *name)
@@ -203,5 +204,34 @@ int cmd_commit_retry(struct cmd_ctx *ctx, int (*redo)(struct ledger_txn *t, void
 		}
 		ledger_txn_release(&t);
 	}
+	if (rc == 0 && *nchanged > 0)
+		cmd_index_after_commit(ctx);
+	return rc;
+}
+
+void cmd_index_after_commit(struct cmd_ctx *ctx)
+{
+	int rc;
+
+	if (!ctx->index)
+		return;
+	rc = index_catch_up(ctx->index, ctx->ledger, NULL);
+	if (rc < 0 && index_is_corrupt(ctx->index))
+		rc = index_recover(ctx->index, ctx->ledger);
+	if (rc < 0) {
+		fprintf(stderr,
+			"caseledger: warning: committed, but the index was not updated: %s; the "
+			"next command will catch it up\n",
+			err_msg());
+		err_clear();
+	}
+}
+
+int cmd_parse_time(int64_t *out, const char *opt, const char *text, bool end_of_day)
+{
+	int rc = index_parse_time(out, text, end_of_day);
+
+	if (rc < 0)
+		err_prefix("%s", opt);
 	return rc;
 }

@@ -9,6 +9,7 @@
 
 #include <jansson.h>
 
+#include "index.h"
 #include "ledger.h"
 
 /* Exit codes: documented in caseledger(1). */
@@ -24,13 +25,16 @@ enum {
 };
 
 enum {
-	CMD_LEDGER = 1 << 0, /* open the ledger before run */
+	CMD_LEDGER = 1 << 0,	   /* open the ledger (and its index, caught up) before run */
+	CMD_INDEX = 1 << 1,	   /* needs the index: an index failure fails the command */
+	CMD_NO_CATCH_UP = 1 << 2, /* open the index but leave catching up to the command */
 };
 
 struct cmd_ctx {
 	const char *dir;       /* -C DIR, $CASELEDGER_DIR, or "." */
 	const char *operator;  /* --operator, or NULL for the default */
 	struct ledger *ledger; /* open when the command has CMD_LEDGER */
+	struct index *index;   /* the ledger's index, caught up; NULL when it could not be */
 };
 
 struct cmd_entry {
@@ -43,7 +47,8 @@ struct cmd_entry {
 };
 
 extern const struct cmd_entry cmd_init_entry, cmd_add_entry, cmd_amend_entry, cmd_void_entry,
-    cmd_show_entry, cmd_log_entry, cmd_verify_entry, cmd_signers_entry, cmd_schema_entry;
+    cmd_show_entry, cmd_log_entry, cmd_verify_entry, cmd_signers_entry, cmd_schema_entry,
+    cmd_find_entry, cmd_blame_entry, cmd_stats_entry, cmd_reindex_entry;
 
 /* NULL-terminated, in the order `caseledger help` lists them. */
 extern const struct cmd_entry *const cmd_table[];
@@ -75,5 +80,12 @@ int cmd_read_json(json_t **out, const char *path);
 int cmd_commit_retry(struct cmd_ctx *ctx, int (*redo)(struct ledger_txn *t, void *payload),
 		     void *payload, const char *subject, const char *reason, git_oid *out,
 		     size_t *nchanged);
+
+/* Catch the index up after a successful commit. A failure only warns on stderr: the
+ * commit stands, and the next command catches the index up. */
+void cmd_index_after_commit(struct cmd_ctx *ctx);
+
+/* Parse --since/--until/--at values (index_parse_time) for commands. */
+int cmd_parse_time(int64_t *out, const char *opt, const char *text, bool end_of_day);
 
 #endif
