@@ -10,6 +10,7 @@
 
 #include "cmd.h"
 #include "err.h"
+#include "history.h"
 #include "util.h"
 
 /* The largest --from-json file read. */
@@ -18,7 +19,8 @@
 const struct cmd_entry *const cmd_table[] = {
     &cmd_init_entry, &cmd_add_entry,	&cmd_amend_entry,   &cmd_void_entry,   &cmd_show_entry,
     &cmd_log_entry,  &cmd_verify_entry, &cmd_signers_entry, &cmd_schema_entry,
-    &cmd_find_entry, &cmd_blame_entry,	&cmd_stats_entry,   &cmd_reindex_entry, NULL,
+    &cmd_find_entry, &cmd_blame_entry,	&cmd_stats_entry,   &cmd_reindex_entry,
+    NULL,
 };
 
 const struct cmd_entry *cmd_find(const char *name)
@@ -233,5 +235,48 @@ int cmd_parse_time(int64_t *out, const char *opt, const char *text, bool end_of_
 
 	if (rc < 0)
 		err_prefix("%s", opt);
+	return rc;
+}
+
+/* Add "signature" (and "signer" or "signature_error") to each entry; one check per commit. */
+int cmd_add_signatures(json_t *entries, struct ledger *l)
+{
+	json_t *cache = json_object(), *e;
+	size_t i;
+	int rc = 0;
+
+	if (!cache)
+		return err_set(ERR_NOMEM, "out of memory");
+	json_array_foreach(entries, i, e)
+	{
+		const char *commit = json_string_value(json_object_get(e, "commit"));
+		json_t *verdict;
+
+		if (!commit)
+			continue;
+		if (!(verdict = json_object_get(cache, commit))) {
+			struct history_sig sig;
+			git_oid oid;
+
+			if (git_oid_fromstr(&oid, commit) < 0) {
+				rc = err_set(ERR_INVALID, "index holds a bad commit id '%s'",
+					     commit);
+				break;
+			}
+			if ((rc = history_check_sig(&sig, l, &oid)) < 0)
+				break;
+			verdict =
+			    sig.status == HISTORY_SIG_GOOD
+				? json_pack("{s:s, s:s}", "signature", "good", "signer", sig.signer)
+				: json_pack("{s:s, s:s}", "signature", history_sig_name(sig.status),
+					    "signature_error", sig.why);
+			if (!verdict || json_object_set_new(cache, commit, verdict) < 0) {
+				rc = err_set(ERR_NOMEM, "out of memory");
+				break;
+			}
+		}
+		json_object_update(e, verdict);
+	}
+	json_decref(cache);
 	return rc;
 }

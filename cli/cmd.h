@@ -85,6 +85,10 @@ int cmd_commit_retry(struct cmd_ctx *ctx, int (*redo)(struct ledger_txn *t, void
  * commit stands, and the next command catches the index up. */
 void cmd_index_after_commit(struct cmd_ctx *ctx);
 
+/* To each object of entries that has a "commit", add "signature" ("good", "bad", …) and
+ * "signer" or "signature_error"; each commit is checked once. */
+int cmd_add_signatures(json_t *entries, struct ledger *l);
+
 /* Parse --since/--until/--at values (index_parse_time) for commands. */
 int cmd_parse_time(int64_t *out, const char *opt, const char *text, bool end_of_day);
 

@@ -13,49 +13,6 @@
 #include "history.h"
 #include "out.h"
 
-/* Add "signature" (and "signer" or "signature_error") to each entry; one check per commit. */
-static int add_signatures(json_t *entries, struct ledger *l)
-{
-	json_t *cache = json_object(), *e;
-	size_t i;
-	int rc = 0;
-
-	if (!cache)
-		return err_set(ERR_NOMEM, "out of memory");
-	json_array_foreach(entries, i, e)
-	{
-		const char *commit = json_string_value(json_object_get(e, "commit"));
-		json_t *verdict;
-
-		if (!commit)
-			continue;
-		if (!(verdict = json_object_get(cache, commit))) {
-			struct history_sig sig;
-			git_oid oid;
-
-			if (git_oid_fromstr(&oid, commit) < 0) {
-				rc = err_set(ERR_INVALID, "index holds a bad commit id '%s'",
-					     commit);
-				break;
-			}
-			if ((rc = history_check_sig(&sig, l, &oid)) < 0)
-				break;
-			verdict =
-			    sig.status == HISTORY_SIG_GOOD
-				? json_pack("{s:s, s:s}", "signature", "good", "signer", sig.signer)
-				: json_pack("{s:s, s:s}", "signature", history_sig_name(sig.status),
-					    "signature_error", sig.why);
-			if (!verdict || json_object_set_new(cache, commit, verdict) < 0) {
-				rc = err_set(ERR_NOMEM, "out of memory");
-				break;
-			}
-		}
-		json_object_update(e, verdict);
-	}
-	json_decref(cache);
-	return rc;
-}
-
 static void print_text(const char *id, const struct schema_type *t, const json_t *entries)
 {
 	struct buf v = BUF_INIT;
@@ -123,7 +80,7 @@ static int run(struct cmd_ctx *ctx, int argc, char **argv)
 	    (rc = ledger_ref_name((char[LEDGER_REF_MAX]){0}, branch)) < 0)
 		return rc;
 	if ((rc = index_blame(&entries, ctx->index, branch, argv[optind])) < 0 ||
-	    (rc = add_signatures(entries, ctx->ledger)) < 0)
+	    (rc = cmd_add_signatures(entries, ctx->ledger)) < 0)
 		goto out;
 	if (json) {
 		doc = json_pack("{s:s, s:s, s:s, s:O}", "id", argv[optind], "type", t->name,
