@@ -55,7 +55,8 @@ static int commit_at(git_commit **out, struct ledger *l, const char *branch, con
 	*out = NULL;
 	if ((rc = ledger_head(&head, l, branch)) < 0)
 		return rc;
-	if (git_revwalk_new(&walk, l->repo) < 0 || git_revwalk_sorting(walk, GIT_SORT_TIME) < 0 ||
+	if (git_revwalk_new(&walk, l->repo) < 0 ||
+	    git_revwalk_sorting(walk, GIT_SORT_TOPOLOGICAL | GIT_SORT_TIME) < 0 ||
 	    git_revwalk_push(walk, &head) < 0) {
 		rc = err_git(ERR_IO, "cannot walk branch '%s'", branch);
 		goto out;

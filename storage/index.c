@@ -669,13 +669,13 @@ static int record_store(struct catchup *cu, const struct schema_type *t, const c
 	return 0;
 }
 
+/* kind: "create", "amend" or "delete" (by the blobs, whatever could be decoded). */
 static int change_log(struct catchup *cu, const struct schema_type *t, const char *id,
-		      const json_t *old, const json_t *rec)
+		      const char *kind, const json_t *old, const json_t *rec)
 {
 	json_t *changes = NULL, *empty = NULL;
 	char *text = NULL;
 	sqlite3_stmt *st;
-	const char *kind = !old ? "create" : !rec ? "delete" : "amend";
 	int rc;
 
 	if (!rec) {
@@ -730,7 +730,13 @@ static int on_delta(const char *path, const git_oid *old, const git_oid *new, vo
 		goto out;
 	if (new && (rc = load_record(&now, &raw, &rawlen, &keep, cu, new, id, path)) < 0)
 		goto out;
-	if (cu->log && (was || now) && (rc = change_log(cu, t, id, was, now)) < 0)
+	/* An undecodable new blob was reported: it is not logged, and not indexed. */
+	if (cu->log && (!new || now) &&
+	    (rc = change_log(cu, t, id,
+			     !old   ? "create"
+			     : !new ? "delete"
+				    : "amend",
+			     was, now)) < 0)
 		goto out;
 	if (!cu->apply)
 		goto out;
