@@ -612,6 +612,46 @@ out:
 }
 
 /*
+ * Add to pb the objects of tree new_id that tree old_id (NULL: none) lacks at the same
+ * path: changed trees are descended, unchanged ones skipped by id. libgit2 1.5's
+ * git_mempack_dump packs only what commits in the mempack reach, and a transaction puts
+ * no commit there, so the new objects are listed this way instead.
+ */
+static int pack_new_objects(git_packbuilder *pb, git_repository *repo, const git_oid *old_id,
+			    const git_oid *new_id)
+{
+	git_tree *a = NULL, *b = NULL;
+	size_t i, n;
+	int rc = 0;
+
+	if (old_id && git_oid_equal(old_id, new_id))
+		return 0;
+	if (git_packbuilder_insert(pb, new_id, NULL) < 0 || git_tree_lookup(&b, repo, new_id) < 0 ||
+	    (old_id && git_tree_lookup(&a, repo, old_id) < 0)) {
+		rc = -1;
+		goto out;
+	}
+	n = git_tree_entrycount(b);
+	for (i = 0; rc == 0 && i < n; i++) {
+		const git_tree_entry *e = git_tree_entry_byindex(b, i);
+		const git_tree_entry *o = a ? git_tree_entry_byname(a, git_tree_entry_name(e)) : NULL;
+		bool same_kind = o && git_tree_entry_type(o) == git_tree_entry_type(e);
+
+		if (same_kind && git_oid_equal(git_tree_entry_id(o), git_tree_entry_id(e)))
+			continue;
+		if (git_tree_entry_type(e) == GIT_OBJECT_TREE)
+			rc = pack_new_objects(pb, repo, same_kind ? git_tree_entry_id(o) : NULL,
+					      git_tree_entry_id(e));
+		else
+			rc = git_packbuilder_insert(pb, git_tree_entry_id(e), NULL);
+	}
+out:
+	git_tree_free(a);
+	git_tree_free(b);
+	return rc;
+}
+
+/*
  * Large transactions: build every object in memory (mempack) on a second handle of the
  * repository and write them as one pack, so an import does not create a loose file per
  * record. The second handle is dropped, so later writes go to the normal backends.
@@ -622,6 +662,7 @@ static int txn_write_pack(git_oid *out, struct ledger_txn *t)
 	git_odb *odb = NULL, *main_odb = NULL;
 	git_odb_backend *mem = NULL;
 	git_odb_writepack *wp = NULL;
+	git_packbuilder *pb = NULL;
 	git_indexer_progress stats = {0};
 	git_buf pack = GIT_BUF_INIT;
 	int rc;
@@ -634,7 +675,9 @@ static int txn_write_pack(git_oid *out, struct ledger_txn *t)
 	}
 	if ((rc = txn_write_objects(out, t, repo)) < 0)
 		goto out;
-	if (git_mempack_dump(&pack, repo, mem) < 0 ||
+	if (git_packbuilder_new(&pb, repo) < 0 ||
+	    pack_new_objects(pb, repo, t->has_head ? git_tree_id(t->tree) : NULL, out) < 0 ||
+	    git_packbuilder_write_buf(&pack, pb) < 0 ||
 	    git_odb_write_pack(&wp, odb, NULL, NULL) < 0 ||
 	    wp->append(wp, pack.ptr, pack.size, &stats) < 0 || wp->commit(wp, &stats) < 0) {
 		rc = err_git(ERR_IO, "cannot write the pack of %zu records", t->nchanges);
@@ -649,6 +692,7 @@ static int txn_write_pack(git_oid *out, struct ledger_txn *t)
 out:
 	if (wp)
 		wp->free(wp);
+	git_packbuilder_free(pb);
 	git_buf_dispose(&pack);
 	if (mem)
 		git_mempack_reset(mem);
