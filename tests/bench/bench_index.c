@@ -16,6 +16,7 @@
  */
 #include "config.h"
 
+#include <fcntl.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -267,8 +268,11 @@ static double find_cli(const char *cli, const char *dir, size_t n, size_t q, boo
 			id_number(value, i);
 			snprintf(cond, sizeof(cond), "id_number=%s", value);
 		}
+		fflush(NULL); /* or the child would write our buffered output again */
 		if ((pid = fork()) == 0) {
-			if (!freopen("/dev/null", "w", stdout))
+			int fd = open("/dev/null", O_WRONLY);
+
+			if (fd < 0 || dup2(fd, 1) < 0)
 				_exit(127);
 			execl(cli, cli, "-C", dir, "find", "person", cond, "--json", (char *)NULL);
 			_exit(127);

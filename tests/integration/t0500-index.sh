@@ -17,6 +17,14 @@ D1=1767312000 # 2026-01-02
 D2=1769904000 # 2026-02-01
 D3=1772409600 # 2026-03-02
 
+say "the index commands have help"
+for c in find blame stats reindex; do
+	cl $c --help >"$T/help" || fail "$c --help failed"
+	grep -q "^usage: caseledger $c" "$T/help" || fail "$c --help has no usage line"
+done
+cl show --help | grep -q -- "--at REV|DATE" || fail "show --help lacks --at"
+cl log --help | grep -q -- "--since DATE" || fail "log --help lacks --since"
+
 at $D1 cl init --office $B "$L" >/dev/null
 export CASELEDGER_DIR="$L"
 
@@ -222,6 +230,22 @@ grep -q "^0 records" "$T/out" || fail "bad record still found: $(cat "$T/out")"
 git -C "$L" update-ref refs/heads/$B "$head" "$broken"
 cl find person name~Zhou >"$T/out" 2>"$T/err"
 grep -q "^1 record$" "$T/out" || fail "record back after the rewind: $(cat "$T/out")"
+
+say "a bulk add of 600 records (written as one pack) is indexed in the same command"
+i=0
+while [ "$i" -lt 600 ]; do
+	printf '{"date":"2026-03-02","worker":"bulk","kind":"phone","notes":"call %d"}\n' "$i"
+	i=$((i + 1))
+done | sed -e '1s/^/[/' -e '$!s/$/,/' -e '$s/$/]/' >"$T/bulk.json"
+at $D3 cl add visit --from-json "$T/bulk.json" >/dev/null
+sqlite3 "$L/index.db" "select count(*) from records where type = 'visit'" >"$T/n"
+expect_eq "$(cat "$T/n")" 600 "visits indexed right after the bulk commit"
+cl find visit worker=bulk 'notes~call 59' --json >"$T/f.json"
+expect_eq "$(sqlite3 :memory: "select json_array_length(readfile('$T/f.json'))")" 11 "notes~'call 59'"
+git -C "$L" fsck --strict --no-dangling >/dev/null 2>&1 || fail "git fsck after the bulk pack"
+dump >"$T/incremental"
+cl reindex --check >/dev/null || fail "bulk: index differs from a rebuild"
+head=$(git -C "$L" rev-parse refs/heads/$B)
 
 say "a deleted index is rebuilt with a message; the ledger is untouched"
 snap=$(ledger_fingerprint "$L")
