@@ -596,8 +596,11 @@ static int record_forget(struct catchup *cu, const char *id)
 	return ix_done(cu->ix, st);
 }
 
+/* Store a record's row and its field and person rows. fresh: the branch's indexed state
+ * has no such record (its path was empty), so there are no old rows to delete. */
 static int record_store(struct catchup *cu, const struct schema_type *t, const char *id,
-			const git_oid *blob, const json_t *rec, const char *raw, size_t rawlen)
+			const git_oid *blob, const json_t *rec, const char *raw, size_t rawlen,
+			bool fresh)
 {
 	struct index *ix = cu->ix;
 	char office[13];
@@ -629,6 +632,8 @@ static int record_store(struct catchup *cu, const struct schema_type *t, const c
 	row = sqlite3_column_int64(st, 0);
 	if ((rc = ix_done(ix, st)) < 0)
 		return rc;
+	if (fresh)
+		goto rows;
 	if ((rc = ix_stmt(&st, ix, ST_FIELDS_DEL)) < 0)
 		return rc;
 	sqlite3_bind_int64(st, 1, row);
@@ -637,6 +642,7 @@ static int record_store(struct catchup *cu, const struct schema_type *t, const c
 	sqlite3_bind_int64(st, 1, row);
 	if ((rc = ix_done(ix, st)) < 0)
 		return rc;
+rows:
 	for (i = 0; i < t->nfields; i++) {
 		const struct schema_field *f = &t->fields[i];
 		const json_t *v = json_object_get(rec, f->name);
@@ -741,7 +747,7 @@ static int on_delta(const char *path, const git_oid *old, const git_oid *new, vo
 	if (!cu->apply)
 		goto out;
 	if (now)
-		rc = record_store(cu, t, id, new, now, raw, rawlen);
+		rc = record_store(cu, t, id, new, now, raw, rawlen, old == NULL);
 	else
 		rc = record_forget(cu, id);
 out:
