@@ -234,7 +234,8 @@ static int ix_connect(struct index *ix, bool *bad, char *why, size_t whylen)
 		goto out;
 	}
 	sqlite3_busy_timeout(ix->db, INDEX_BUSY_MS);
-	rc = sqlite3_exec(ix->db, "PRAGMA synchronous=NORMAL", NULL, NULL, NULL);
+	rc = sqlite3_exec(ix->db, "PRAGMA synchronous=NORMAL; PRAGMA cache_size=-65536", NULL, NULL,
+			  NULL);
 	if (rc == SQLITE_OK)
 		rc = sqlite3_prepare_v2(ix->db, "SELECT value FROM meta WHERE key = 'format'", -1,
 					&st, NULL);
@@ -1074,7 +1075,7 @@ int index_rebuild(struct index *ix, struct ledger *l, struct index_progress *pro
 		rc = ix_exec(ix, "COMMIT");
 	if (rc < 0)
 		sqlite3_exec(ix->db, "ROLLBACK", NULL, NULL, NULL);
-	sqlite3_exec(ix->db, "PRAGMA cache_size=-2000", NULL, NULL, NULL);
+	sqlite3_exec(ix->db, "PRAGMA cache_size=-65536", NULL, NULL, NULL);
 out:
 	free(heads);
 	return rc;
@@ -1413,6 +1414,7 @@ int index_find(json_t **out, struct index *ix, struct ledger *l, const char *typ
 	struct buf sql = BUF_INIT, upper = BUF_INIT;
 	json_t *values = json_array(), *v = NULL;
 	sqlite3_stmt *st = NULL;
+	bool driven = false;
 	size_t i;
 	int rc = 0, step;
 
@@ -1423,7 +1425,15 @@ int index_find(json_t **out, struct index *ix, struct ledger *l, const char *typ
 		rc = err_set(ERR_INVALID, "no record type '%s' (see 'caseledger schema')", type);
 		goto out;
 	}
-	if ((rc = buf_adds(&sql, "SELECT r.branch, r.json FROM records r WHERE r.type = ?")) < 0)
+	/* When a searchable field's index can drive the query, keep the planner off the
+	 * records_type index (without statistics it would scan every record of the type). */
+	for (i = 0; i < nconds && !driven; i++) {
+		const struct schema_field *f = schema_field_find(t, conds[i].field);
+
+		driven = f && f->search;
+	}
+	if ((rc = buf_printf(&sql, "SELECT r.branch, r.json FROM records r WHERE %sr.type = ?",
+			     driven ? "+" : "")) < 0)
 		goto out;
 	json_array_append_new(values, json_string(type));
 	if (branch) {
