@@ -10,6 +10,7 @@
 
 #include "cmd.h"
 #include "err.h"
+#include "history.h"
 #include "util.h"
 
 /* The largest --from-json file read. */
@@ -18,6 +19,7 @@
 const struct cmd_entry *const cmd_table[] = {
     &cmd_init_entry, &cmd_add_entry,	&cmd_amend_entry,   &cmd_void_entry,   &cmd_show_entry,
     &cmd_log_entry,  &cmd_verify_entry, &cmd_signers_entry, &cmd_schema_entry,
+    &cmd_find_entry, &cmd_blame_entry,	&cmd_stats_entry,   &cmd_reindex_entry,
     &cmd_ca_entry,   &cmd_merge_entry, &cmd_conflicts_entry, &cmd_resolve_entry,
     &cmd_status_entry, &cmd_sync_entry, NULL,
 };
@@ -225,5 +227,77 @@ int cmd_commit_retry(struct cmd_ctx *ctx, int (*redo)(struct ledger_txn *t, void
 		}
 		ledger_txn_release(&t);
 	}
+	if (rc == 0 && *nchanged > 0)
+		cmd_index_after_commit(ctx);
+	return rc;
+}
+
+void cmd_index_after_commit(struct cmd_ctx *ctx)
+{
+	int rc;
+
+	if (!ctx->index)
+		return;
+	rc = index_catch_up(ctx->index, ctx->ledger, NULL);
+	if (rc < 0 && index_is_corrupt(ctx->index))
+		rc = index_recover(ctx->index, ctx->ledger);
+	if (rc < 0) {
+		fprintf(stderr,
+			"caseledger: warning: committed, but the index was not updated: %s; the "
+			"next command will catch it up\n",
+			err_msg());
+		err_clear();
+	}
+}
+
+int cmd_parse_time(int64_t *out, const char *opt, const char *text, bool end_of_day)
+{
+	int rc = index_parse_time(out, text, end_of_day);
+
+	if (rc < 0)
+		err_prefix("%s", opt);
+	return rc;
+}
+
+/* Add "signature" (and "signer" or "signature_error") to each entry; one check per commit. */
+int cmd_add_signatures(json_t *entries, struct ledger *l)
+{
+	json_t *cache = json_object(), *e;
+	size_t i;
+	int rc = 0;
+
+	if (!cache)
+		return err_set(ERR_NOMEM, "out of memory");
+	json_array_foreach(entries, i, e)
+	{
+		const char *commit = json_string_value(json_object_get(e, "commit"));
+		json_t *verdict;
+
+		if (!commit)
+			continue;
+		if (!(verdict = json_object_get(cache, commit))) {
+			struct history_sig sig;
+			git_oid oid;
+
+			if (git_oid_fromstr(&oid, commit) < 0) {
+				rc = err_set(ERR_INVALID, "index holds a bad commit id '%s'",
+					     commit);
+				break;
+			}
+			if ((rc = history_check_sig(&sig, l, &oid)) < 0)
+				break;
+			verdict =
+			    sig.status == HISTORY_SIG_GOOD
+				? json_pack("{s:s, s:s}", "signature", "good", "signer", sig.signer)
+				: json_pack("{s:s, s:s}", "signature", history_sig_name(sig.status),
+					    "signature_error", sig.why);
+			if (!verdict || json_object_set_new(cache, commit, verdict) < 0) {
+				rc = err_set(ERR_NOMEM, "out of memory");
+				break;
+			}
+		}
+		json_object_update(e, verdict);
+	}
+	json_decref(cache);
 	return rc;
 }

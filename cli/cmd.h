@@ -9,6 +9,7 @@
 
 #include <jansson.h>
 
+#include "index.h"
 #include "ledger.h"
 
 /* Exit codes: documented in caseledger(1). */
@@ -24,7 +25,9 @@ enum {
 };
 
 enum {
-	CMD_LEDGER = 1 << 0, /* open the ledger before run */
+	CMD_LEDGER = 1 << 0,	   /* open the ledger (and its index, caught up) before run */
+	CMD_INDEX = 1 << 1,	   /* needs the index: an index failure fails the command */
+	CMD_NO_CATCH_UP = 1 << 2, /* open the index but leave catching up to the command */
 };
 
 struct cmd_ctx {
@@ -32,6 +35,7 @@ struct cmd_ctx {
 	const char *operator;  /* --operator, or NULL for the default */
 	struct ledger *ledger; /* open when the command has CMD_LEDGER */
 	const char *branch;    /* the branch cmd_commit_retry writes: NULL, the office's own */
+	struct index *index;   /* the ledger's index, caught up; NULL when it could not be */
 };
 
 struct cmd_entry {
@@ -44,7 +48,8 @@ struct cmd_entry {
 };
 
 extern const struct cmd_entry cmd_init_entry, cmd_add_entry, cmd_amend_entry, cmd_void_entry,
-    cmd_show_entry, cmd_log_entry, cmd_verify_entry, cmd_signers_entry, cmd_schema_entry;
+    cmd_show_entry, cmd_log_entry, cmd_verify_entry, cmd_signers_entry, cmd_schema_entry,
+    cmd_find_entry, cmd_blame_entry, cmd_stats_entry, cmd_reindex_entry;
 extern const struct cmd_entry cmd_ca_entry;
 extern const struct cmd_entry cmd_merge_entry, cmd_conflicts_entry, cmd_resolve_entry;
 extern const struct cmd_entry cmd_status_entry, cmd_sync_entry;
@@ -85,19 +90,31 @@ int cmd_apply_json(json_t *rec, const struct schema_type *t, const json_t *obj);
 int cmd_read_json(json_t **out, const char *path);
 
 /*
- * Commit a transaction, retrying when the branch moved: redo(t, payload) stages the
- * changes again on a fresh transaction each time. subject is read after redo, so redo
- * may write it. *nchanged gets the number of records changed (0: nothing committed).
- */
-/*
  * Make ctx->branch (borrowed) the branch commands write to: an existing branch of the
  * ledger within the office's scope (a district amends its communities' branches), never
  * trust. ERR_USAGE naming the branch otherwise.
  */
 int cmd_set_branch(struct cmd_ctx *ctx, const char *branch);
 
+/*
+ * Commit a transaction, retrying when the branch moved: redo(t, payload) stages the
+ * changes again on a fresh transaction each time. subject is read after redo, so redo
+ * may write it. *nchanged gets the number of records changed (0: nothing committed).
+ */
+
 int cmd_commit_retry(struct cmd_ctx *ctx, int (*redo)(struct ledger_txn *t, void *payload),
 		     void *payload, const struct buf *subject, const char *reason, git_oid *out,
 		     size_t *nchanged);
+
+/* Catch the index up after a successful commit. A failure only warns on stderr: the
+ * commit stands, and the next command catches the index up. */
+void cmd_index_after_commit(struct cmd_ctx *ctx);
+
+/* To each object of entries that has a "commit", add "signature" ("good", "bad", …) and
+ * "signer" or "signature_error"; each commit is checked once. */
+int cmd_add_signatures(json_t *entries, struct ledger *l);
+
+/* Parse --since/--until/--at values (index_parse_time) for commands. */
+int cmd_parse_time(int64_t *out, const char *opt, const char *text, bool end_of_day);
 
 #endif

@@ -1,10 +1,13 @@
 /*
  * caseledger log: the history of one record, or of the whole branch — each change with
  * its time, office, operator, reason, the fields it changed and its signature status.
+ * With --since/--until/--office/--operator/--field it is the auditors' view across all
+ * records, read from the index's change log.
  */
 #include "config.h"
 
 #include <getopt.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -95,16 +98,80 @@ static int on_entry(const struct history_entry *e, void *payload)
 	return json_array_append_new(s->out, o) < 0 ? err_set(ERR_NOMEM, "out of memory") : 0;
 }
 
+static void audit_text(const json_t *e)
+{
+	struct buf a = BUF_INIT, b = BUF_INIT;
+	const json_t *c;
+	const char *sig = json_string_value(json_object_get(e, "signature"));
+	const char *reason = json_string_value(json_object_get(e, "reason"));
+	size_t i;
+
+	printf("commit %s  branch %s\n", json_string_value(json_object_get(e, "commit")),
+	       json_string_value(json_object_get(e, "branch")));
+	printf("  %s  office %s  operator %s  signature %s%s%s\n",
+	       json_string_value(json_object_get(e, "time")),
+	       json_string_value(json_object_get(e, "office")),
+	       json_string_value(json_object_get(e, "operator")), sig,
+	       strcmp(sig, "good") ? ": " : "",
+	       strcmp(sig, "good") ? json_string_value(json_object_get(e, "signature_error")) : "");
+	printf("  %s %s %s\n", json_string_value(json_object_get(e, "kind")),
+	       json_string_value(json_object_get(e, "type")),
+	       json_string_value(json_object_get(e, "record")));
+	if (reason && *reason)
+		printf("  reason: %s\n", reason);
+	json_array_foreach(json_object_get(e, "changes"), i, c)
+	{
+		buf_reset(&a);
+		buf_reset(&b);
+		out_value(&a, json_object_get(c, "old"), NULL);
+		out_value(&b, json_object_get(c, "new"), NULL);
+		printf("    %s: %s -> %s\n", json_string_value(json_object_get(c, "field")), a.ptr,
+		       b.ptr);
+	}
+	printf("\n");
+	buf_release(&a);
+	buf_release(&b);
+}
+
+/* The audit view: every change matching f, newest first, from the index. */
+static int audit(struct cmd_ctx *ctx, const struct index_log_filter *f, bool json)
+{
+	json_t *entries = NULL, *e;
+	size_t i;
+	int rc;
+
+	if (!ctx->index)
+		return err_set(ERR_IO, "the index is not available; see 'caseledger reindex'");
+	if ((rc = index_log(&entries, ctx->index, f)) < 0 ||
+	    (rc = cmd_add_signatures(entries, ctx->ledger)) < 0)
+		goto out;
+	if (json) {
+		rc = out_json(entries) < 0 ? err_set(ERR_IO, "cannot write the output") : 0;
+		goto out;
+	}
+	json_array_foreach(entries, i, e) audit_text(e);
+out:
+	json_decref(entries);
+	return rc;
+}
+
 static int run(struct cmd_ctx *ctx, int argc, char **argv)
 {
 	static const struct option opts[] = {
 	    {"json", no_argument, NULL, 'j'},
 	    {"branch", required_argument, NULL, 'b'},
 	    {"limit", required_argument, NULL, 'n'},
+	    {"since", required_argument, NULL, 's'},
+	    {"until", required_argument, NULL, 'u'},
+	    {"office", required_argument, NULL, 'o'},
+	    {"operator", required_argument, NULL, 'p'},
+	    {"field", required_argument, NULL, 'f'},
 	    {0},
 	};
+	struct index_log_filter f = {.since = INT64_MIN, .until = INT64_MAX};
 	struct log_state s = {0};
 	const char *branch = ctx->ledger->office;
+	bool audit_view = false, branch_given = false;
 	char *end;
 	int c, rc;
 
@@ -115,6 +182,29 @@ static int run(struct cmd_ctx *ctx, int argc, char **argv)
 			break;
 		case 'b':
 			branch = optarg;
+			branch_given = true;
+			break;
+		case 's':
+			if ((rc = cmd_parse_time(&f.since, "--since", optarg, false)) < 0)
+				return rc;
+			audit_view = true;
+			break;
+		case 'u':
+			if ((rc = cmd_parse_time(&f.until, "--until", optarg, true)) < 0)
+				return rc;
+			audit_view = true;
+			break;
+		case 'o':
+			f.office = optarg;
+			audit_view = true;
+			break;
+		case 'p':
+			f.operator= optarg;
+			audit_view = true;
+			break;
+		case 'f':
+			f.field = optarg;
+			audit_view = true;
 			break;
 		case 'n':
 			s.limit = strtol(optarg, &end, 10);
@@ -128,6 +218,17 @@ static int run(struct cmd_ctx *ctx, int argc, char **argv)
 	}
 	if (optind + 1 < argc)
 		return cmd_usage_error(&cmd_log_entry, "give at most one record id");
+	if (audit_view) {
+		if (f.since > f.until)
+			return cmd_usage_error(&cmd_log_entry, "--since is after --until");
+		if (optind < argc && (rc = ledger_type_of(&(const struct schema_type *){0},
+							  ctx->ledger, argv[optind])) < 0)
+			return rc;
+		f.branch = branch_given ? branch : NULL;
+		f.record = optind < argc ? argv[optind] : NULL;
+		f.limit = s.limit;
+		return audit(ctx, &f, s.json);
+	}
 	if (s.json && !(s.out = json_array()))
 		return err_set(ERR_NOMEM, "out of memory");
 	if (optind < argc)
@@ -145,11 +246,20 @@ static int run(struct cmd_ctx *ctx, int argc, char **argv)
 const struct cmd_entry cmd_log_entry = {
     .name = "log",
     .usage = "log [ID] [--branch BRANCH] [-n|--limit N] [--json]\n"
+	     "       log [ID] --since DATE|--until DATE|--office CODE|--operator NAME|\n"
+	     "           --field F … [--branch BRANCH] [-n|--limit N] [--json]\n"
 	     "\n"
 	     "  ID               only the changes to this record\n"
-	     "  --branch BRANCH  the branch to read (default: the office's own)\n"
+	     "  --branch BRANCH  the branch to read (default: the office's own; in the\n"
+	     "                   audit view: every branch)\n"
 	     "  -n, --limit N    at most N entries, newest first\n"
-	     "  --json           print an array of changes",
+	     "  --json           print an array of changes\n"
+	     "Audit view (any of these; read from the index, one entry per record changed):\n"
+	     "  --since DATE     changes at or after DATE (YYYY-MM-DD or ISO 8601 time)\n"
+	     "  --until DATE     changes at or before DATE (a bare date includes that day)\n"
+	     "  --office CODE    changes made by this office\n"
+	     "  --operator NAME  changes made by this operator\n"
+	     "  --field F        changes that touched field F",
     .summary = "show who changed what, when, why, and whether it is signed",
     .flags = CMD_LEDGER,
     .run = run,

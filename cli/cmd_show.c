@@ -1,5 +1,6 @@
 /*
- * caseledger show: one record as it stands on the office branch.
+ * caseledger show: one record as it stands on the office branch, or as it stood at a
+ * commit or a date (--at).
  */
 #include "config.h"
 
@@ -10,6 +11,7 @@
 #include "cmd.h"
 #include "err.h"
 #include "out.h"
+#include "util.h"
 
 static void show_text(const struct schema_type *t, const json_t *rec)
 {
@@ -34,11 +36,56 @@ static void show_text(const struct schema_type *t, const json_t *rec)
 	buf_release(&v);
 }
 
+/* Does text start like a date (YYYY-MM-DD)? Then --at means a time, not a revision. */
+static bool looks_like_date(const char *text)
+{
+	return strlen(text) >= 10 && strspn(text, "0123456789") == 4 && text[4] == '-' &&
+	       strspn(text + 5, "0123456789") == 2 && text[7] == '-' &&
+	       strspn(text + 8, "0123456789") == 2;
+}
+
+/* The last commit on branch made at or before when. */
+static int commit_at(git_commit **out, struct ledger *l, const char *branch, const char *text,
+		     int64_t when)
+{
+	git_revwalk *walk = NULL;
+	git_oid head, oid;
+	int rc;
+
+	*out = NULL;
+	if ((rc = ledger_head(&head, l, branch)) < 0)
+		return rc;
+	if (git_revwalk_new(&walk, l->repo) < 0 ||
+	    git_revwalk_sorting(walk, GIT_SORT_TOPOLOGICAL | GIT_SORT_TIME) < 0 ||
+	    git_revwalk_push(walk, &head) < 0) {
+		rc = err_git(ERR_IO, "cannot walk branch '%s'", branch);
+		goto out;
+	}
+	rc = err_set(ERR_NOTFOUND, "branch '%s' has no commit at or before '%s'", branch, text);
+	while (git_revwalk_next(&oid, walk) == 0) {
+		if (git_commit_lookup(out, l->repo, &oid) < 0) {
+			rc = err_git(ERR_IO, "cannot read commit %s", git_oid_tostr_s(&oid));
+			break;
+		}
+		if ((int64_t)git_commit_time(*out) <= when) {
+			err_clear();
+			rc = 0;
+			break;
+		}
+		git_commit_free(*out);
+		*out = NULL;
+	}
+out:
+	git_revwalk_free(walk);
+	return rc;
+}
+
 static int run(struct cmd_ctx *ctx, int argc, char **argv)
 {
 	static const struct option opts[] = {
 	    {"json", no_argument, NULL, 'j'},
 	    {"branch", required_argument, NULL, 'b'},
+	    {"at", required_argument, NULL, 'a'},
 	    {0},
 	};
 	struct ledger *l = ctx->ledger;
@@ -47,7 +94,9 @@ static int run(struct cmd_ctx *ctx, int argc, char **argv)
 	git_commit *head = NULL;
 	git_tree *tree = NULL;
 	json_t *rec = NULL;
+	const char *at = NULL;
 	bool json = false;
+	int64_t when;
 	int c, rc;
 
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -58,23 +107,41 @@ static int run(struct cmd_ctx *ctx, int argc, char **argv)
 		case 'b':
 			branch = optarg;
 			break;
+		case 'a':
+			at = optarg;
+			break;
 		default:
 			return cmd_usage_error(&cmd_show_entry, "unknown option");
 		}
 	}
 	if (optind + 1 != argc)
 		return cmd_usage_error(&cmd_show_entry, "give one record id");
-	if ((rc = ledger_type_of(&t, l, argv[optind])) < 0 ||
-	    (rc = ledger_resolve(&head, l, branch)) < 0)
+	if ((rc = ledger_type_of(&t, l, argv[optind])) < 0)
 		return rc;
+	if (at && looks_like_date(at)) {
+		if ((rc = cmd_parse_time(&when, "--at", at, true)) < 0 ||
+		    (rc = commit_at(&head, l, branch, at, when)) < 0)
+			return rc;
+	} else if ((rc = ledger_resolve(&head, l, at ? at : branch)) < 0) {
+		return rc;
+	}
 	if (git_commit_tree(&tree, head) < 0) {
 		rc = err_git(ERR_IO, "cannot read branch '%s'", branch);
 		goto out;
 	}
 	if ((rc = ledger_read(&rec, l, tree, argv[optind])) < 0) {
-		if (rc == ERR_NOTFOUND)
+		if (rc == ERR_NOTFOUND && at)
+			err_set(rc, "no record '%s' at '%s' (commit %.12s)", argv[optind], at,
+				git_oid_tostr_s(git_commit_id(head)));
+		else if (rc == ERR_NOTFOUND)
 			err_set(rc, "no record '%s' on branch '%s'", argv[optind], branch);
 		goto out;
+	}
+	if (at && !json) {
+		char iso[UTIL_ISO_MAX];
+
+		util_iso_time(iso, (int64_t)git_commit_time(head), git_commit_time_offset(head));
+		printf("as of commit %.12s (%s)\n", git_oid_tostr_s(git_commit_id(head)), iso);
 	}
 	if (json)
 		rc = out_json(rec) < 0 ? err_set(ERR_IO, "cannot write the output") : 0;
@@ -89,9 +156,12 @@ out:
 
 const struct cmd_entry cmd_show_entry = {
     .name = "show",
-    .usage = "show ID [--branch BRANCH] [--json]\n"
+    .usage = "show ID [--branch BRANCH] [--at REV|DATE] [--json]\n"
 	     "\n"
 	     "  --branch BRANCH  read from this branch (default: the office's own)\n"
+	     "  --at REV|DATE    the record as it stood at a commit (any git revision), or\n"
+	     "                   at the last commit on the branch at or before DATE\n"
+	     "                   (YYYY-MM-DD: the end of that day, or an ISO 8601 time)\n"
 	     "  --json           print the record as stored (canonical JSON)",
     .summary = "print a record",
     .flags = CMD_LEDGER,

@@ -131,6 +131,29 @@ static int run_help(int argc, char **argv)
 	return 0;
 }
 
+/*
+ * Open the ledger's index and catch it up (a damaged one is rebuilt). Commands that do not
+ * need the index keep working when it cannot be brought up to date: they warn instead.
+ */
+static int index_ready(struct cmd_ctx *ctx, const struct cmd_entry *e)
+{
+	int rc;
+
+	rc = index_open(&ctx->index, ctx->ledger);
+	if (rc == 0 && !(e->flags & CMD_NO_CATCH_UP)) {
+		rc = index_catch_up(ctx->index, ctx->ledger, NULL);
+		if (rc < 0 && index_is_corrupt(ctx->index))
+			rc = index_recover(ctx->index, ctx->ledger);
+	}
+	if (rc == 0 || (e->flags & CMD_INDEX))
+		return rc;
+	fprintf(stderr, "caseledger: warning: the index is not up to date: %s\n", err_msg());
+	err_clear();
+	index_free(ctx->index);
+	ctx->index = NULL;
+	return 0;
+}
+
 static int run(int argc, char **argv, struct cmd_ctx *ctx)
 {
 	const struct cmd_entry *e;
@@ -146,8 +169,18 @@ static int run(int argc, char **argv, struct cmd_ctx *ctx)
 	}
 	if ((e->flags & CMD_LEDGER) && (rc = ledger_open(&ctx->ledger, ctx->dir)) < 0)
 		return rc;
+	if ((e->flags & CMD_LEDGER) && (rc = index_ready(ctx, e)) < 0)
+		return rc;
 	optind = 0;
-	return e->run(ctx, argc, argv);
+	rc = e->run(ctx, argc, argv);
+	if (rc < 0 && index_is_corrupt(ctx->index)) {
+		/* The index broke under the command: rebuild it and run the command again. */
+		if ((rc = index_recover(ctx->index, ctx->ledger)) < 0)
+			return rc;
+		optind = 0;
+		rc = e->run(ctx, argc, argv);
+	}
+	return rc;
 }
 
 int main(int argc, char **argv)
@@ -195,6 +228,7 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	rc = run(argc - optind, argv + optind, &ctx);
+	index_free(ctx.index);
 	ledger_free(ctx.ledger);
 out:
 	free(cfg.dir);

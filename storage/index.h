@@ -1,13 +1,149 @@
 /*
  * index: the SQLite file beside the repository (index.db), derived entirely from it.
- * This module creates it; queries and catch-up live here as they are added.
+ *
+ * The repository is the truth; the index only makes it fast to question. It records, per
+ * branch, the commit it reflects. index_catch_up brings every branch to its head by
+ * diffing trees (identical subtrees are skipped by id, so the cost follows the change, not
+ * the ledger); a crash between a commit and its index update heals on the next catch-up.
+ * A missing, garbage or corrupt index file is moved aside and rebuilt (index_open,
+ * index_recover); nothing in the repository is ever written here.
+ *
+ * Tables (format 2):
+ *   meta(key, value)                 format
+ *   branches(branch, head)           the commit each branch is indexed at
+ *   records(rec, branch, id, type, status, office, void, hlc, blob, json)
+ *   fields(rec, field, value, type)  searchable fields (schema `search = yes`), one row
+ *                                    per value (per item for lists); typed SQLite values
+ *   persons(id_number, id_type, rec) every identity number, across branches
+ *   changes(seq, branch, commit_id, time, tz, office, operator, subject, reason, hlc,
+ *           record, type, kind, fields)  one row per record per commit; fields is a
+ *                                    JSON array of {"field", "old", "new"}
+ *   sync_state(peer, branch, …)      per peer and branch; empty until sync exists
  */
 #ifndef CASELEDGER_INDEX_H
 #define CASELEDGER_INDEX_H
 
-#define INDEX_FORMAT 1
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 
-/* Create an empty index database at path (WAL mode, format row). ERR_EXISTS if present. */
+#include <jansson.h>
+
+#include "buf.h"
+
+#define INDEX_FORMAT 2
+
+struct ledger;
+struct index; /* opaque: the open database and its prepared statements */
+
+/* Create an empty index database at path (WAL mode, every table). ERR_EXISTS if present. */
 int index_create(const char *path);
+
+/*
+ * Open the ledger's index (DIR/index.db). A missing file is created; a file that is not a
+ * database, is corrupt or has another format is moved aside (index.db.corrupt-<time>) and
+ * replaced by an empty one, with a message on stderr. The new index is empty: the caller
+ * catches it up (index_catch_up). *out is owned by the caller (index_free).
+ */
+int index_open(struct index **out, struct ledger *l);
+
+void index_free(struct index *ix);
+
+/* True once any query on ix met SQLITE_CORRUPT or SQLITE_NOTADB: call index_recover. */
+bool index_is_corrupt(const struct index *ix);
+
+/* Move the corrupt file aside, create a new one and rebuild it, saying so on stderr. */
+int index_recover(struct index *ix, struct ledger *l);
+
+struct index_progress {
+	size_t branches; /* branches brought up to date */
+	size_t commits;	 /* commits read */
+	size_t changes;	 /* change-log rows written */
+	size_t records;	 /* records written or removed */
+};
+
+/*
+ * Bring every branch (refs/heads/<office code>) to its head, in one SQLite transaction:
+ * new commits are diffed against their first parent; a branch whose indexed commit is no
+ * longer in its history is re-indexed (with a message on stderr); branches gone from the
+ * repository are dropped. progress may be NULL.
+ */
+int index_catch_up(struct index *ix, struct ledger *l, struct index_progress *progress);
+
+/* Rebuild everything from nothing, in one transaction (sync_state is kept). */
+int index_rebuild(struct index *ix, struct ledger *l, struct index_progress *progress);
+
+/*
+ * Append a deterministic text dump of the derived contents (every table but sync_state,
+ * without row numbers, sorted) to out: two indexes with equal dumps hold the same data.
+ */
+int index_dump(struct buf *out, struct index *ix);
+
+/* Build a fresh index of l in a temporary file and compare its dump with ix's.
+ * *same gets the verdict; *first_diff (may be NULL) a malloc'ed line that differs. */
+int index_check(bool *same, char **first_diff, struct index *ix, struct ledger *l);
+
+/* --- queries --------------------------------------------------------------------------- */
+
+enum index_op { INDEX_EQ, INDEX_PREFIX, INDEX_LT, INDEX_GT, INDEX_LE, INDEX_GE };
+
+struct index_cond {
+	const char *field; /* a field of the type, or id / void */
+	enum index_op op;
+	const char *value; /* as typed on the command line */
+};
+
+/*
+ * Parse "field=value", "field~prefix", "field<value", "field>value", "field<=value" or
+ * "field>=value". field and value point into word (which is modified).
+ */
+int index_cond_parse(struct index_cond *out, char *word);
+
+/*
+ * Records of type matching every condition, on branch (NULL: all), ordered by branch and
+ * id, at most limit (0: no limit). *out is a new array of {"branch", "record"} objects.
+ * ERR_INVALID naming the field or value when a condition does not fit the schema.
+ */
+int index_find(json_t **out, struct index *ix, struct ledger *l, const char *type,
+	       const struct index_cond *conds, size_t nconds, const char *branch, long limit);
+
+struct index_log_filter {
+	const char *branch;   /* NULL: all */
+	int64_t since, until; /* commit time bounds, inclusive; INT64_MIN/INT64_MAX: none */
+	const char *office;   /* NULL: any */
+	const char *operator; /* NULL: any */
+	const char *field;    /* NULL: any; else changes touching this field */
+	const char *record;   /* NULL: any */
+	long limit;	      /* 0: no limit */
+};
+
+/*
+ * The audit view from the change log, newest first: a new array of {"branch", "commit",
+ * "time", "office", "operator", "subject", "reason", "hlc", "record", "type", "kind",
+ * "changes"} objects ("time" is ISO 8601 with the commit's offset).
+ */
+int index_log(json_t **out, struct index *ix, const struct index_log_filter *f);
+
+/*
+ * For each field of record id's current content on branch, the change that set its
+ * current value: a new array of {"field", "value", "commit", "time", "office", "operator",
+ * "reason", "subject"} objects in the record's key order. ERR_NOTFOUND when the index does
+ * not hold the record.
+ */
+int index_blame(json_t **out, struct index *ix, const char *branch, const char *id);
+
+/*
+ * Counts and money sums of the records not void, grouped by "type", "status", "programme",
+ * "office" or "month" (of creation), or NULL for one total. *out is a new object
+ * {"by", "groups": [{"key", "count", "void", "sums": {"type.field": fen}}], "total": {…}}.
+ */
+int index_stats(json_t **out, struct index *ix, struct ledger *l, const char *by);
+
+/*
+ * Parse a time given as YYYY-MM-DD (local midnight; with end_of_day, the last second of
+ * that day) or ISO 8601 YYYY-MM-DDTHH:MM[:SS][Z|±HH:MM] (local time without an offset).
+ * ERR_INVALID naming text otherwise.
+ */
+int index_parse_time(int64_t *out, const char *text, bool end_of_day);
 
 #endif

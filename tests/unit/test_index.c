@@ -1,0 +1,242 @@
+/*
+ * test_index: the index on real ledgers in temporary directories — incremental catch-up
+ * across a merge equals a rebuild and reflects the merge result (not a side commit), the
+ * time and condition parsers, and a deleted branch leaving the index.
+ */
+#include "config.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "err.h"
+#include "index.h"
+#include "ledger.h"
+
+#define OFFICE "120112001001"
+#define SIDE   "120112001002"
+#define PID    "P-120112001001-TEST1"
+
+struct fixture {
+	char top[256]; /* the temporary directory */
+	char dir[256]; /* the ledger in it */
+	struct ledger *l;
+	struct index *ix;
+};
+
+static int setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+	struct ledger_init_opts o = {0};
+	char tmpl[] = "/tmp/caseledger-test-index.XXXXXX";
+
+	assert_non_null(f);
+	assert_non_null(mkdtemp(tmpl));
+	snprintf(f->top, sizeof(f->top), "%s", tmpl);
+	snprintf(f->dir, sizeof(f->dir), "%s/l", tmpl);
+	o.dir = f->dir;
+	o.office = OFFICE;
+	o.operator= "tester";
+	assert_int_equal(ledger_init(&o), 0);
+	assert_int_equal(ledger_open(&f->l, f->dir), 0);
+	assert_int_equal(index_open(&f->ix, f->l), 0);
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+	char cmd[600];
+
+	index_free(f->ix);
+	ledger_free(f->l);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->top);
+	assert_int_equal(system(cmd), 0);
+	free(f);
+	return 0;
+}
+
+/* Put rec (JSON text) on branch in one commit. */
+static void put(struct fixture *f, const char *branch, const char *text, bool create, git_oid *out)
+{
+	struct ledger_commit_info info = {"test change", "because", "tester"};
+	struct ledger_txn t;
+	json_t *rec = json_loads(text, 0, NULL);
+	git_oid id;
+
+	assert_non_null(rec);
+	assert_int_equal(ledger_txn_begin(&t, f->l, branch), 0);
+	assert_int_equal(ledger_txn_put(&t, rec, create, NULL), 0);
+	assert_int_equal(ledger_txn_commit(&t, &info, out ? out : &id), 0);
+	ledger_txn_release(&t);
+	json_decref(rec);
+}
+
+static char *dump(struct index *ix)
+{
+	struct buf b = BUF_INIT;
+
+	assert_int_equal(index_dump(&b, ix), 0);
+	return buf_detach(&b, NULL);
+}
+
+static const char *field_of(struct fixture *f, const char *branch, const char *field)
+{
+	static char value[128];
+	struct index_cond c = {"id", INDEX_EQ, PID};
+	json_t *rows = NULL;
+
+	assert_int_equal(index_find(&rows, f->ix, f->l, "person", &c, 1, branch, 0), 0);
+	assert_int_equal(json_array_size(rows), 1);
+	snprintf(value, sizeof(value), "%s",
+		 json_string_value(
+		     json_object_get(json_object_get(json_array_get(rows, 0), "record"), field)));
+	json_decref(rows);
+	return value;
+}
+
+static void test_merge_catch_up_equals_rebuild(void **state)
+{
+	struct fixture *f = *state;
+	git_oid c1, m1, s1, merge;
+	git_commit *pm = NULL, *ps = NULL;
+	const git_commit *parents[2];
+	git_reference *r = NULL;
+	char *incremental, *rebuilt, msg[256];
+	struct index_progress p;
+	bool same;
+	char *diff = NULL;
+
+	put(f, NULL,
+	    "{\"id\": \"" PID "\", \"type\": \"person\", \"name\": \"Han Mei\","
+	    " \"id_number\": \"11010519491231002X\", \"phone\": \"100\"}",
+	    true, &c1);
+	assert_int_equal(index_catch_up(f->ix, f->l, &p), 0);
+	assert_int_equal(p.changes, 1);
+	/* a side branch from c1 changes the phone; the office branch changes the name */
+	assert_int_equal(git_reference_create(&r, f->l->repo, "refs/heads/" SIDE, &c1, 0, "t"), 0);
+	git_reference_free(r);
+	put(f, SIDE,
+	    "{\"id\": \"" PID "\", \"type\": \"person\", \"name\": \"Han Mei\","
+	    " \"id_number\": \"11010519491231002X\", \"phone\": \"200\"}",
+	    false, &s1);
+	put(f, NULL,
+	    "{\"id\": \"" PID "\", \"type\": \"person\", \"name\": \"Han Meiling\","
+	    " \"id_number\": \"11010519491231002X\", \"phone\": \"100\"}",
+	    false, &m1);
+	assert_int_equal(index_catch_up(f->ix, f->l, &p), 0);
+	assert_string_equal(field_of(f, SIDE, "phone"), "200");
+	assert_string_equal(field_of(f, OFFICE, "name"), "Han Meiling");
+	/* a merge that keeps the office branch's tree: the side's phone is NOT taken */
+	assert_int_equal(git_commit_lookup(&pm, f->l->repo, &m1), 0);
+	assert_int_equal(git_commit_lookup(&ps, f->l->repo, &s1), 0);
+	parents[0] = pm;
+	parents[1] = ps;
+	snprintf(msg, sizeof(msg), "merge\n\nCaseledger-Office: %s\n", OFFICE);
+	assert_int_equal(ledger_commit_tree(&merge, f->l, "refs/heads/" OFFICE, &m1,
+					    git_commit_tree_id(pm), parents, 2, msg, "tester",
+					    1767312000000ull),
+			 0);
+	git_commit_free(pm);
+	git_commit_free(ps);
+	assert_int_equal(index_catch_up(f->ix, f->l, &p), 0);
+	assert_int_equal(p.commits, 2); /* the merge and the side commit it brings in */
+	assert_string_equal(field_of(f, OFFICE, "phone"), "100");
+	assert_string_equal(field_of(f, OFFICE, "name"), "Han Meiling");
+
+	incremental = dump(f->ix);
+	assert_int_equal(index_check(&same, &diff, f->ix, f->l), 0);
+	assert_true(same);
+	assert_int_equal(index_rebuild(f->ix, f->l, &p), 0);
+	assert_int_equal(p.branches, 2);
+	rebuilt = dump(f->ix);
+	assert_string_equal(incremental, rebuilt);
+	assert_non_null(strstr(rebuilt, "[changes]\n"));
+	free(incremental);
+	free(rebuilt);
+	free(diff);
+
+	/* a branch gone from the repository leaves the index */
+	assert_int_equal(git_reference_lookup(&r, f->l->repo, "refs/heads/" SIDE), 0);
+	assert_int_equal(git_reference_delete(r), 0);
+	git_reference_free(r);
+	assert_int_equal(index_catch_up(f->ix, f->l, NULL), 0);
+	rebuilt = dump(f->ix);
+	assert_null(strstr(rebuilt, SIDE));
+	free(rebuilt);
+}
+
+static void test_unchanged_catch_up_writes_nothing(void **state)
+{
+	struct fixture *f = *state;
+	struct index_progress p;
+
+	assert_int_equal(index_catch_up(f->ix, f->l, &p), 0);
+	assert_int_equal(p.branches, 1); /* the first commit */
+	assert_int_equal(index_catch_up(f->ix, f->l, &p), 0);
+	assert_int_equal(p.branches + p.commits + p.changes + p.records, 0);
+}
+
+static void test_parse_time(void **state)
+{
+	int64_t t;
+
+	(void)state;
+	setenv("TZ", "UTC", 1);
+	assert_int_equal(index_parse_time(&t, "2026-02-01T00:00:00Z", false), 0);
+	assert_int_equal(t, 1769904000);
+	assert_int_equal(index_parse_time(&t, "2026-02-01T08:00:00+08:00", false), 0);
+	assert_int_equal(t, 1769904000);
+	assert_int_equal(index_parse_time(&t, "2026-01-31T19:30-04:30", false), 0);
+	assert_int_equal(t, 1769904000);
+	assert_int_equal(index_parse_time(&t, "2026-02-01", false), 0);
+	assert_int_equal(t, 1769904000);
+	assert_int_equal(index_parse_time(&t, "2026-02-01", true), 0);
+	assert_int_equal(t, 1769904000 + 86399);
+	assert_int_equal(index_parse_time(&t, "2024-02-29", false), 0);
+	assert_int_equal(index_parse_time(&t, "2026-02-29", false), ERR_INVALID);
+	assert_non_null(strstr(err_msg(), "'2026-02-29' is not a date or time"));
+	assert_int_equal(index_parse_time(&t, "2026-2-1", false), ERR_INVALID);
+	assert_int_equal(index_parse_time(&t, "2026-02-01T25:00", false), ERR_INVALID);
+	assert_int_equal(index_parse_time(&t, "2026-02-01T10:00+8", false), ERR_INVALID);
+	assert_int_equal(index_parse_time(&t, "yesterday", false), ERR_INVALID);
+}
+
+static void test_cond_parse(void **state)
+{
+	struct index_cond c;
+	char a[] = "name~Han", b[] = "monthly_amount<=5", d[] = "x>1", e[] = "name", g[] = "=x";
+
+	(void)state;
+	assert_int_equal(index_cond_parse(&c, a), 0);
+	assert_string_equal(c.field, "name");
+	assert_int_equal(c.op, INDEX_PREFIX);
+	assert_string_equal(c.value, "Han");
+	assert_int_equal(index_cond_parse(&c, b), 0);
+	assert_int_equal(c.op, INDEX_LE);
+	assert_string_equal(c.value, "5");
+	assert_int_equal(index_cond_parse(&c, d), 0);
+	assert_int_equal(c.op, INDEX_GT);
+	assert_int_equal(index_cond_parse(&c, e), ERR_USAGE);
+	assert_int_equal(index_cond_parse(&c, g), ERR_USAGE);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test_setup_teardown(test_merge_catch_up_equals_rebuild, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_unchanged_catch_up_writes_nothing, setup,
+					    teardown),
+	    cmocka_unit_test(test_parse_time),
+	    cmocka_unit_test(test_cond_parse),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
