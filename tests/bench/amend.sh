@@ -34,6 +34,7 @@ pick() { sed -n "$(( ($1 * 7919 + 13) % $(wc -l <"$W/paths") + 1 ))p" "$W/paths"
 i=0
 while [ $i -lt "$CLI_AMEND" ]; do pick $i; i=$((i + 1)); done >"$W/targets"
 
+"$CL" -C "$L" reindex >/dev/null # build the index once, untimed: amendments catch it up
 t0=$(now)
 i=0
 while read -r path; do
