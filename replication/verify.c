@@ -358,11 +358,140 @@ static int check_trust_file(struct vc *v, const git_diff_delta *d)
 
 /* --- the commit ------------------------------------------------------------------------ */
 
+/*
+ * The files that differ between two trees, as git_diff_tree_to_tree reports them (added,
+ * deleted, modified; a path that changes between file and directory is a deletion plus
+ * additions), but skipping subtrees whose ids are equal: libgit2 1.5's tree diff expands
+ * every subtree of both sides, which costs the size of the ledger on each commit.
+ */
+struct changes {
+	git_diff_delta *d;
+	size_t n, cap;
+};
+
+static void changes_release(struct changes *c)
+{
+	size_t i;
+
+	for (i = 0; i < c->n; i++)
+		free((char *)c->d[i].new_file.path);
+	free(c->d);
+	memset(c, 0, sizeof(*c));
+}
+
+/* Record one change of the file at prefix/name: old or new (not both) may be NULL. */
+static int changes_add(struct changes *c, const char *prefix, const git_tree_entry *old,
+		       const git_tree_entry *new)
+{
+	const char *name = git_tree_entry_name(new ? new : old);
+	git_diff_delta *d;
+	size_t len;
+	char *path;
+
+	if (c->n == c->cap) {
+		size_t cap = c->cap ? c->cap * 2 : 16;
+		git_diff_delta *g = realloc(c->d, cap * sizeof(*g));
+		if (!g)
+			return err_set(ERR_NOMEM, "out of memory");
+		c->d = g;
+		c->cap = cap;
+	}
+	len = (prefix ? strlen(prefix) + 1 : 0) + strlen(name) + 1;
+	if (!(path = malloc(len)))
+		return err_set(ERR_NOMEM, "out of memory");
+	snprintf(path, len, "%s%s%s", prefix ? prefix : "", prefix ? "/" : "", name);
+	d = &c->d[c->n++];
+	memset(d, 0, sizeof(*d));
+	d->status = !old ? GIT_DELTA_ADDED : !new ? GIT_DELTA_DELETED : GIT_DELTA_MODIFIED;
+	d->nfiles = 2;
+	d->old_file.path = d->new_file.path = path;
+	if (old) {
+		git_oid_cpy(&d->old_file.id, git_tree_entry_id(old));
+		d->old_file.mode = (uint16_t)git_tree_entry_filemode(old);
+	}
+	if (new) {
+		git_oid_cpy(&d->new_file.id, git_tree_entry_id(new));
+		d->new_file.mode = (uint16_t)git_tree_entry_filemode(new);
+	}
+	return 0;
+}
+
+static int tree_changes(struct changes *c, git_repository *repo, const git_tree *old,
+			const git_tree *new, const char *prefix);
+
+/* Recurse into the subtrees old and new (either NULL: empty) at prefix/name. */
+static int subtree_changes(struct changes *c, git_repository *repo, const char *prefix,
+			   const git_tree_entry *old, const git_tree_entry *new)
+{
+	const char *name = git_tree_entry_name(new ? new : old);
+	git_tree *ot = NULL, *nt = NULL;
+	char *path = NULL;
+	size_t len = (prefix ? strlen(prefix) + 1 : 0) + strlen(name) + 1;
+	int rc = 0;
+
+	if (!(path = malloc(len))) {
+		rc = err_set(ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	snprintf(path, len, "%s%s%s", prefix ? prefix : "", prefix ? "/" : "", name);
+	if ((old && git_tree_lookup(&ot, repo, git_tree_entry_id(old)) < 0) ||
+	    (new &&git_tree_lookup(&nt, repo, git_tree_entry_id(new)) < 0)) {
+		rc = err_git(ERR_INVALID, "missing or bad tree '%s'", path);
+		goto out;
+	}
+	rc = tree_changes(c, repo, ot, nt, path);
+out:
+	git_tree_free(nt);
+	git_tree_free(ot);
+	free(path);
+	return rc;
+}
+
+static int tree_changes(struct changes *c, git_repository *repo, const git_tree *old,
+			const git_tree *new, const char *prefix)
+{
+	size_t i, n = new ? git_tree_entrycount(new) : 0, on = old ? git_tree_entrycount(old) : 0;
+	int rc = 0;
+
+	for (i = 0; rc == 0 && i < n; i++) {
+		const git_tree_entry *e = git_tree_entry_byindex(new, i);
+		const git_tree_entry *oe =
+		    old ? git_tree_entry_byname(old, git_tree_entry_name(e)) : NULL;
+		bool tree = git_tree_entry_type(e) == GIT_OBJECT_TREE;
+		bool otree = oe && git_tree_entry_type(oe) == GIT_OBJECT_TREE;
+
+		if (oe && git_oid_equal(git_tree_entry_id(oe), git_tree_entry_id(e)) &&
+		    git_tree_entry_filemode(oe) == git_tree_entry_filemode(e))
+			continue;
+		if (tree) {
+			rc = subtree_changes(c, repo, prefix, otree ? oe : NULL, e);
+			if (rc == 0 && oe && !otree)
+				rc = changes_add(c, prefix, oe, NULL);
+		} else {
+			if (otree)
+				rc = subtree_changes(c, repo, prefix, oe, NULL);
+			if (rc == 0)
+				rc = changes_add(c, prefix, otree ? NULL : oe, e);
+		}
+	}
+	for (i = 0; rc == 0 && i < on; i++) {
+		const git_tree_entry *oe = git_tree_entry_byindex(old, i);
+
+		if (new &&git_tree_entry_byname(new, git_tree_entry_name(oe)))
+			continue;
+		if (git_tree_entry_type(oe) == GIT_OBJECT_TREE)
+			rc = subtree_changes(c, repo, prefix, oe, NULL);
+		else
+			rc = changes_add(c, prefix, oe, NULL);
+	}
+	return rc;
+}
+
 static int check_changes(struct vc *v)
 {
 	git_commit *parent = NULL;
 	git_tree *tree = NULL, *ptree = NULL;
-	git_diff *diff = NULL;
+	struct changes diff = {0};
 	bool trust = strcmp(v->branch, "trust") == 0;
 	unsigned p;
 	size_t i, n;
@@ -371,35 +500,40 @@ static int check_changes(struct vc *v)
 	if (git_commit_tree(&tree, v->commit) < 0 ||
 	    (git_commit_parentcount(v->commit) > 0 &&
 	     (git_commit_parent(&parent, v->commit, 0) < 0 ||
-	      git_commit_tree(&ptree, parent) < 0)) ||
-	    git_diff_tree_to_tree(&diff, v->l->repo, ptree, tree, NULL) < 0) {
+	      git_commit_tree(&ptree, parent) < 0))) {
 		rc = err_git(ERR_IO, "cannot read the changes of commit %s", v->out->commit);
 		goto out;
 	}
-	n = git_diff_num_deltas(diff);
+	if ((rc = tree_changes(&diff, v->l->repo, ptree, tree, NULL)) < 0) {
+		err_prefix("cannot read the changes of commit %s", v->out->commit);
+		goto out;
+	}
+	n = diff.n;
 	for (i = 0; i < n && rc == 0; i++) {
-		const git_diff_delta *d = git_diff_get_delta(diff, i);
+		const git_diff_delta *d = &diff.d[i];
 
 		rc = trust ? check_trust_file(v, d) : check_record(v, d);
 	}
 	/* a merge must keep every file of every parent */
 	for (p = 1; rc == 0 && p < git_commit_parentcount(v->commit); p++) {
-		git_diff_free(diff);
-		diff = NULL;
+		changes_release(&diff);
 		git_tree_free(ptree);
 		ptree = NULL;
 		git_commit_free(parent);
 		parent = NULL;
 		if (git_commit_parent(&parent, v->commit, p) < 0 ||
-		    git_commit_tree(&ptree, parent) < 0 ||
-		    git_diff_tree_to_tree(&diff, v->l->repo, ptree, tree, NULL) < 0) {
+		    git_commit_tree(&ptree, parent) < 0) {
 			rc =
 			    err_git(ERR_IO, "cannot read the changes of commit %s", v->out->commit);
 			goto out;
 		}
-		n = git_diff_num_deltas(diff);
+		if ((rc = tree_changes(&diff, v->l->repo, ptree, tree, NULL)) < 0) {
+			err_prefix("cannot read the changes of commit %s", v->out->commit);
+			goto out;
+		}
+		n = diff.n;
 		for (i = 0; i < n && rc == 0; i++) {
-			const git_diff_delta *d = git_diff_get_delta(diff, i);
+			const git_diff_delta *d = &diff.d[i];
 
 			if (d->status == GIT_DELTA_DELETED)
 				rc = deny(v, VERIFY_INVALID, trust ? "trust" : "record",
@@ -408,7 +542,7 @@ static int check_changes(struct vc *v)
 		}
 	}
 out:
-	git_diff_free(diff);
+	changes_release(&diff);
 	git_tree_free(ptree);
 	git_tree_free(tree);
 	git_commit_free(parent);
