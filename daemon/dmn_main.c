@@ -173,6 +173,14 @@ int main(int argc, char **argv)
 			goto out;
 		pid_written = true;
 	}
+	{
+		size_t stale = 0;
+		if ((rc = xfer_quarantine_clean(&stale, d.cfg.ledger)) < 0)
+			goto out;
+		if (stale)
+			dmn_log(DMN_LOG_WARN,
+				"removed %zu stale quarantine(s) of interrupted pushes", stale);
+	}
 	if ((rc = dmn_ctl_start(&d.ctl, &d)) < 0 || (rc = dmn_sync_start(&d.sync, &d)) < 0)
 		goto out;
 	for (i = 0; i < 3; i++) {

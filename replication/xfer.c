@@ -709,6 +709,31 @@ static int rm_rf(const char *dir)
 	return rmdir(dir);
 }
 
+int xfer_quarantine_clean(size_t *removed, const char *ledger_dir)
+{
+	char objects[4096], path[4400];
+	struct dirent *e;
+	DIR *d;
+	int rc = 0;
+
+	*removed = 0;
+	snprintf(objects, sizeof(objects), "%s/objects", ledger_dir);
+	if (!(d = opendir(objects)))
+		return err_errno(ERR_IO, "cannot read '%s'", objects);
+	while ((e = readdir(d))) {
+		if (strncmp(e->d_name, "incoming-", 9) != 0)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", objects, e->d_name);
+		if (rm_rf(path) < 0) {
+			rc = err_errno(ERR_IO, "cannot remove the stale quarantine '%s'", path);
+			break;
+		}
+		(*removed)++;
+	}
+	closedir(d);
+	return rc;
+}
+
 /* Index the pack into a fresh quarantine; p->qrepo sees it and the ledger's objects. */
 static int push_unpack(struct push *p, const char *pack, size_t len)
 {

@@ -121,6 +121,13 @@ int xfer_receive_pack(struct buf *out, struct ledger *l, const struct xfer_hooks
 		      const char *client, const char *body, size_t len);
 
 /*
+ * Remove every quarantine (objects/incoming-*) in ledger_dir: those a server killed
+ * mid-push left behind. Only for the process that owns the ledger's serving (caseledgerd
+ * holding its pid file): a live push's quarantine would go too. *removed: how many.
+ */
+int xfer_quarantine_clean(size_t *removed, const char *ledger_dir);
+
+/*
  * The objects new in the commits reachable from tips and not from hide (commits we have),
  * found from the new commits' tree diffs against their first parents, never by walking
  * whole trees: cb(id, type, name, payload) once per object (name: the tree entry's name,
