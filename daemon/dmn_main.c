@@ -157,7 +157,8 @@ int main(int argc, char **argv)
 	if ((rc = ledger_open(&l, d.cfg.ledger)) < 0)
 		goto out;
 	snprintf(d.office, sizeof(d.office), "%s", l->office);
-	ledger_free(l);
+	/* l stays open until exit: it holds libgit2 initialised while worker threads open
+	 * and free ledgers, so no job's ledger_free shuts libgit2 down under another's feet */
 	if (evthread_use_pthreads() < 0 || !(d.base = event_base_new())) {
 		rc = err_set(ERR_GENERIC, "cannot start the event loop");
 		goto out;
@@ -208,6 +209,6 @@ out:
 	if (rc == 0 && !check)
 		dmn_log(DMN_LOG_INFO, "stopped");
 	dmn_config_release(&d.cfg);
-	git_libgit2_shutdown();
+	ledger_free(l);
 	return rc == 0 ? 0 : rc == ERR_USAGE ? 2 : 1;
 }
