@@ -48,6 +48,12 @@ static void on_drained(struct bufferevent *bev, void *arg)
 	conn_free(arg);
 }
 
+/* The client went away (or stopped reading) before the reply was written. */
+static void on_gone(struct bufferevent *bev, short what, void *arg)
+{
+	conn_free(arg);
+}
+
 /* Send obj (stolen) as one line, then close once it is written. */
 static void send_reply(struct conn *c, json_t *obj)
 {
@@ -68,8 +74,9 @@ static void send_reply(struct conn *c, json_t *obj)
 	evbuffer_add(bufferevent_get_output(c->bev), text, strlen(text));
 	evbuffer_add(bufferevent_get_output(c->bev), "\n", 1);
 	free(text);
-	bufferevent_setcb(c->bev, NULL, on_drained, NULL, c);
+	bufferevent_setcb(c->bev, NULL, on_drained, on_gone, c);
 	bufferevent_disable(c->bev, EV_READ);
+	bufferevent_set_timeouts(c->bev, NULL, &(struct timeval){10, 0});
 }
 
 static json_t *error_reply(const char *msg)
@@ -155,6 +162,11 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
 
 	if (!(what & (BEV_EVENT_EOF | BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT)))
 		return;
+	if ((what & BEV_EVENT_TIMEOUT) && !c->waiting) {
+		/* a client that says nothing is told so, then dropped */
+		send_reply(c, error_reply("no request within 10 seconds"));
+		return;
+	}
 	if (c->waiting) { /* the sync callback frees it */
 		bufferevent_free(c->bev);
 		c->bev = NULL;

@@ -157,7 +157,8 @@ int main(int argc, char **argv)
 	if ((rc = ledger_open(&l, d.cfg.ledger)) < 0)
 		goto out;
 	snprintf(d.office, sizeof(d.office), "%s", l->office);
-	ledger_free(l);
+	/* l stays open until exit: it holds libgit2 initialised while worker threads open
+	 * and free ledgers, so no job's ledger_free shuts libgit2 down under another's feet */
 	if (evthread_use_pthreads() < 0 || !(d.base = event_base_new())) {
 		rc = err_set(ERR_GENERIC, "cannot start the event loop");
 		goto out;
@@ -172,6 +173,14 @@ int main(int argc, char **argv)
 		if ((rc = pid_file_write(d.cfg.pid_file)) < 0)
 			goto out;
 		pid_written = true;
+	}
+	{
+		size_t stale = 0;
+		if ((rc = xfer_quarantine_clean(&stale, d.cfg.ledger)) < 0)
+			goto out;
+		if (stale)
+			dmn_log(DMN_LOG_WARN,
+				"removed %zu stale quarantine(s) of interrupted pushes", stale);
 	}
 	if ((rc = dmn_ctl_start(&d.ctl, &d)) < 0 || (rc = dmn_sync_start(&d.sync, &d)) < 0)
 		goto out;
@@ -200,6 +209,6 @@ out:
 	if (rc == 0 && !check)
 		dmn_log(DMN_LOG_INFO, "stopped");
 	dmn_config_release(&d.cfg);
-	git_libgit2_shutdown();
+	ledger_free(l);
 	return rc == 0 ? 0 : rc == ERR_USAGE ? 2 : 1;
 }

@@ -30,21 +30,13 @@
 
 /* --- pkt-lines ----------------------------------------------------------------------- */
 
-enum { PKT_FLUSH = 0, PKT_DATA = 1, PKT_EOF = 2 };
-
-struct pkt_reader {
-	const char *p;
-	size_t len, off;
-};
-
-/* Next packet: PKT_DATA (*line, *n without a trailing LF), PKT_FLUSH, PKT_EOF or error. */
-static int pkt_read(struct pkt_reader *r, const char **line, size_t *n)
+int xfer_pkt_read(struct xfer_pkt_reader *r, const char **line, size_t *n)
 {
 	unsigned v = 0;
 	size_t i;
 
 	if (r->off == r->len)
-		return PKT_EOF;
+		return XFER_PKT_EOF;
 	if (r->len - r->off < 4)
 		return err_set(ERR_INVALID, "truncated pkt-line length at byte %zu", r->off);
 	for (i = 0; i < 4; i++) {
@@ -60,7 +52,7 @@ static int pkt_read(struct pkt_reader *r, const char **line, size_t *n)
 	}
 	if (v == 0) {
 		r->off += 4;
-		return PKT_FLUSH;
+		return XFER_PKT_FLUSH;
 	}
 	if (v < 4 || v > XFER_PKT_MAX)
 		return err_set(ERR_INVALID, "bad pkt-line length %u at byte %zu", v, r->off);
@@ -71,7 +63,7 @@ static int pkt_read(struct pkt_reader *r, const char **line, size_t *n)
 	if (*n > 0 && (*line)[*n - 1] == '\n')
 		(*n)--;
 	r->off += v;
-	return PKT_DATA;
+	return XFER_PKT_DATA;
 }
 
 static int pkt_add(struct buf *out, const void *data, size_t n)
@@ -507,7 +499,7 @@ static int upload_error(struct buf *out, const char *msg)
 int xfer_upload_pack(struct buf *out, struct ledger *l, const char *client, const char *body,
 		     size_t len)
 {
-	struct pkt_reader r = {body, len, 0};
+	struct xfer_pkt_reader r = {body, len, 0};
 	struct ref_tip *tips = NULL;
 	git_oid *wants = NULL, *common = NULL;
 	size_t nwants = 0, ntips = 0, ncommon = 0, cap_w = 0, cap_c = 0, i;
@@ -521,7 +513,7 @@ int xfer_upload_pack(struct buf *out, struct ledger *l, const char *client, cons
 	if ((rc = scope_tips(&tips, &ntips, l->repo, client)) < 0)
 		goto out;
 	/* wants, up to a flush */
-	while ((k = pkt_read(&r, &line, &n)) == PKT_DATA) {
+	while ((k = xfer_pkt_read(&r, &line, &n)) == XFER_PKT_DATA) {
 		git_oid id;
 		if (n < 45 || strncmp(line, "want ", 5) != 0) {
 			rc = err_set(ERR_INVALID, "expected 'want', got '%.*s'",
@@ -554,7 +546,7 @@ int xfer_upload_pack(struct buf *out, struct ledger *l, const char *client, cons
 	}
 	if (k < 0)
 		goto proto;
-	if (k != PKT_FLUSH || nwants == 0) {
+	if (k != XFER_PKT_FLUSH || nwants == 0) {
 		rc = err_set(ERR_INVALID,
 			     "upload-pack: request has no 'want' list ended by a flush");
 		goto proto;
@@ -569,9 +561,9 @@ int xfer_upload_pack(struct buf *out, struct ledger *l, const char *client, cons
 	while (!done && !flushed) {
 		git_oid id;
 		git_commit *c = NULL;
-		if ((k = pkt_read(&r, &line, &n)) < 0)
+		if ((k = xfer_pkt_read(&r, &line, &n)) < 0)
 			goto proto;
-		if (k == PKT_FLUSH || k == PKT_EOF) {
+		if (k == XFER_PKT_FLUSH || k == XFER_PKT_EOF) {
 			flushed = true;
 			continue;
 		}
@@ -679,25 +671,18 @@ out:
 	return rc;
 }
 
-struct command {
-	git_oid old, new;
-	char ref[LEDGER_REF_MAX];
-	const char *branch; /* into ref */
-	char *error;	    /* NULL: ok so far */
-};
-
 struct push {
 	struct ledger *l;
 	const struct xfer_hooks *hooks;
 	const char *client;
-	struct command *cmds;
+	struct xfer_command *cmds;
 	size_t ncmds;
 	char qdir[4096]; /* the quarantine, "" when none */
 	git_repository *qrepo;
 	const char *branch; /* the command being checked */
 };
 
-static int cmd_fail(struct command *c, const char *msg)
+static int cmd_fail(struct xfer_command *c, const char *msg)
 {
 	free(c->error);
 	c->error = strdup(msg);
@@ -724,6 +709,31 @@ static int rm_rf(const char *dir)
 	}
 	closedir(d);
 	return rmdir(dir);
+}
+
+int xfer_quarantine_clean(size_t *removed, const char *ledger_dir)
+{
+	char objects[4096], path[4400];
+	struct dirent *e;
+	DIR *d;
+	int rc = 0;
+
+	*removed = 0;
+	snprintf(objects, sizeof(objects), "%s/objects", ledger_dir);
+	if (!(d = opendir(objects)))
+		return err_errno(ERR_IO, "cannot read '%s'", objects);
+	while ((e = readdir(d))) {
+		if (strncmp(e->d_name, "incoming-", 9) != 0)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", objects, e->d_name);
+		if (rm_rf(path) < 0) {
+			rc = err_errno(ERR_IO, "cannot remove the stale quarantine '%s'", path);
+			break;
+		}
+		(*removed)++;
+	}
+	closedir(d);
+	return rc;
 }
 
 /* Index the pack into a fresh quarantine; p->qrepo sees it and the ledger's objects. */
@@ -966,7 +976,7 @@ out:
 }
 
 /* Check command c against the quarantine: a commit, a fast-forward, complete, verified. */
-static int push_check(struct push *p, struct command *c, const git_oid *heads, size_t nheads)
+static int push_check(struct push *p, struct xfer_command *c, const git_oid *heads, size_t nheads)
 {
 	git_commit *commit = NULL;
 	int rc = 0, g;
@@ -994,68 +1004,140 @@ static int push_check(struct push *p, struct command *c, const git_oid *heads, s
 	return 0;
 }
 
-int xfer_receive_pack(struct buf *out, struct ledger *l, const struct xfer_hooks *hooks,
-		      const char *client, const char *body, size_t len)
+/* The capabilities a push may ask for: those RECEIVE_CAPS advertises. */
+static int caps_check(const char *caps)
 {
-	size_t maxc = hooks && hooks->max_commands ? hooks->max_commands : 1024;
-	struct pkt_reader r = {body, len, 0};
-	struct push p = {l, hooks, client, NULL, 0, "", NULL, NULL};
-	struct buf report = BUF_INIT, msgs = BUF_INIT;
-	git_oid *heads = NULL;
-	size_t nheads = 0, i, cap = 0;
-	char caps[1024] = "", unpack[512] = "ok";
-	bool sideband, failed = false;
+	static const char *const known[] = {"report-status", "side-band-64k", "ofs-delta", "agent"};
+	const char *p = caps;
+	size_t i, n;
+
+	while (*p) {
+		while (*p == ' ')
+			p++;
+		n = strcspn(p, " ");
+		if (n == 0)
+			break;
+		for (i = 0; i < sizeof(known) / sizeof(known[0]); i++) {
+			size_t k = strlen(known[i]);
+			if (n >= k && strncmp(p, known[i], k) == 0 &&
+			    (n == k || (p[k] == '=' && strcmp(known[i], "agent") == 0)))
+				break;
+		}
+		if (i == sizeof(known) / sizeof(known[0]))
+			return err_set(ERR_INVALID,
+				       "receive-pack: capability '%.*s' was not advertised",
+				       (int)(n < 64 ? n : 64), p);
+		p += n;
+	}
+	return 0;
+}
+
+int xfer_commands_parse(struct xfer_command **out, size_t *nout, char *caps, size_t capsz,
+			struct xfer_pkt_reader *r, size_t max)
+{
+	struct xfer_command *cmds = NULL, *c;
+	size_t ncmds = 0, cap = 0, i;
 	const char *line;
 	size_t n;
 	int rc = 0, k;
 
-	while ((k = pkt_read(&r, &line, &n)) == PKT_DATA) {
-		struct command *c;
+	*out = NULL;
+	*nout = 0;
+	if (capsz > 0)
+		caps[0] = '\0';
+	while ((k = xfer_pkt_read(r, &line, &n)) == XFER_PKT_DATA) {
 		const char *nul = memchr(line, '\0', n);
 		size_t cmdlen = nul ? (size_t)(nul - line) : n;
 
-		if (p.ncmds == maxc) {
-			rc = err_set(ERR_INVALID, "receive-pack: more than %zu commands", maxc);
-			goto proto;
+		if (ncmds == max) {
+			rc = err_set(ERR_INVALID, "receive-pack: more than %zu commands", max);
+			goto out;
 		}
-		if (p.ncmds == cap) {
-			struct command *g;
+		if (ncmds == cap) {
+			struct xfer_command *g;
 			cap = cap ? cap * 2 : 8;
-			if (!(g = realloc(p.cmds, cap * sizeof(*g)))) {
+			if (!(g = realloc(cmds, cap * sizeof(*g)))) {
 				rc = err_set(ERR_NOMEM, "out of memory");
 				goto out;
 			}
-			p.cmds = g;
+			cmds = g;
 		}
-		c = memset(&p.cmds[p.ncmds], 0, sizeof(*c));
-		if (cmdlen < 83 || line[40] != ' ' || line[81] != ' ' ||
-		    cmdlen - 82 >= sizeof(c->ref)) {
+		c = memset(&cmds[ncmds], 0, sizeof(*c));
+		if (cmdlen < 83 || line[40] != ' ' || line[81] != ' ') {
 			rc = err_set(ERR_INVALID, "receive-pack: malformed command '%.*s'",
 				     (int)(cmdlen < 100 ? cmdlen : 100), line);
-			goto proto;
+			goto out;
 		}
-		p.ncmds++;
+		if (cmdlen - 82 >= sizeof(c->ref)) {
+			rc = err_set(ERR_INVALID, "receive-pack: ref name of %zu bytes is too long",
+				     cmdlen - 82);
+			goto out;
+		}
+		ncmds++;
 		if ((rc = parse_oid(&c->old, line, "old value")) < 0 ||
 		    (rc = parse_oid(&c->new, line + 41, "new value")) < 0)
-			goto proto;
+			goto out;
 		snprintf(c->ref, sizeof(c->ref), "%.*s", (int)(cmdlen - 82), line + 82);
 		c->branch = strncmp(c->ref, "refs/heads/", 11) == 0 ? c->ref + 11 : NULL;
-		if (nul && p.ncmds == 1)
-			snprintf(caps, sizeof(caps), "%.*s", (int)(n - cmdlen - 1), nul + 1);
+		if (nul && ncmds > 1) {
+			rc = err_set(ERR_INVALID,
+				     "receive-pack: capabilities after the first command");
+			goto out;
+		}
+		if (nul) {
+			if (n - cmdlen - 1 >= capsz) {
+				rc = err_set(ERR_INVALID, "receive-pack: capability list too long");
+				goto out;
+			}
+			snprintf(caps, capsz, "%.*s", (int)(n - cmdlen - 1), nul + 1);
+			if (memchr(nul + 1, '\0', n - cmdlen - 1)) {
+				rc = err_set(ERR_INVALID, "receive-pack: NUL in the capabilities");
+				goto out;
+			}
+			if ((rc = caps_check(caps)) < 0)
+				goto out;
+		}
 	}
-	if (k < 0)
-		goto proto;
-	if (k != PKT_FLUSH) {
+	if (k < 0) {
+		rc = err_prefix("receive-pack");
+		goto out;
+	}
+	if (k != XFER_PKT_FLUSH) {
 		rc = err_set(ERR_INVALID, "receive-pack: command list not ended by a flush");
-		goto proto;
+		goto out;
 	}
+	*out = cmds;
+	*nout = ncmds;
+	cmds = NULL;
+out:
+	for (i = 0; cmds && i < ncmds; i++)
+		free(cmds[i].error);
+	free(cmds);
+	return rc;
+}
+
+int xfer_receive_pack(struct buf *out, struct ledger *l, const struct xfer_hooks *hooks,
+		      const char *client, const char *body, size_t len)
+{
+	size_t maxc = hooks && hooks->max_commands ? hooks->max_commands : 1024;
+	struct xfer_pkt_reader r = {body, len, 0};
+	struct push p = {l, hooks, client, NULL, 0, "", NULL, NULL};
+	struct buf report = BUF_INIT, msgs = BUF_INIT;
+	git_oid *heads = NULL;
+	size_t nheads = 0, i;
+	char caps[1024] = "", unpack[512] = "ok";
+	bool sideband, failed = false;
+	int rc = 0;
+
+	if ((rc = xfer_commands_parse(&p.cmds, &p.ncmds, caps, sizeof(caps), &r, maxc)) < 0)
+		goto proto;
 	sideband = cap_has(caps, "side-band-64k");
 
 	/* the commands by themselves */
 	if ((rc = repo_heads(&heads, &nheads, l->repo)) < 0)
 		goto out;
 	for (i = 0; i < p.ncmds; i++) {
-		struct command *c = &p.cmds[i];
+		struct xfer_command *c = &p.cmds[i];
 		git_oid cur;
 		int g;
 
@@ -1117,7 +1199,7 @@ int xfer_receive_pack(struct buf *out, struct ledger *l, const struct xfer_hooks
 					goto out;
 		} else {
 			for (i = 0; i < p.ncmds; i++) {
-				struct command *c = &p.cmds[i];
+				struct xfer_command *c = &p.cmds[i];
 				if (git_oid_equal(&c->old, &c->new))
 					continue;
 				if (ledger_ref_cas(l, c->ref,

@@ -27,6 +27,40 @@
 #define XFER_PKT_MAX	  65520
 #define XFER_SIDEBAND_MAX (XFER_PKT_MAX - 5)
 
+/* A pkt-line reader over a whole request body (not owned). */
+struct xfer_pkt_reader {
+	const char *p; /* the body */
+	size_t len;    /* its length */
+	size_t off;    /* the next packet starts here */
+};
+
+enum { XFER_PKT_FLUSH = 0, XFER_PKT_DATA = 1, XFER_PKT_EOF = 2 };
+
+/*
+ * Next packet: XFER_PKT_DATA (*line points into the body, *n excludes a trailing LF),
+ * XFER_PKT_FLUSH, XFER_PKT_EOF at the end of the body, or ERR_INVALID naming the byte
+ * offset of a malformed, oversize (over XFER_PKT_MAX) or truncated packet.
+ */
+int xfer_pkt_read(struct xfer_pkt_reader *r, const char **line, size_t *n);
+
+/* One ref update of a push. */
+struct xfer_command {
+	git_oid old, new;
+	char ref[LEDGER_REF_MAX];
+	const char *branch; /* into ref after "refs/heads/", or NULL */
+	char *error;	    /* NULL: ok so far; owned */
+};
+
+/*
+ * Read a receive-pack command list ("<old> <new> <ref>", capabilities after a NUL on the
+ * first line only) from r up to its flush. At most max commands; only the capabilities
+ * the server advertises. *out (malloc'ed, caller frees it and each error) gets the
+ * commands, caps (capsz bytes) the capability list. On error (ERR_INVALID, naming what
+ * was wrong) *out is NULL.
+ */
+int xfer_commands_parse(struct xfer_command **out, size_t *nout, char *caps, size_t capsz,
+			struct xfer_pkt_reader *r, size_t max);
+
 enum xfer_service {
 	XFER_UPLOAD_PACK,  /* git-upload-pack: the client fetches */
 	XFER_RECEIVE_PACK, /* git-receive-pack: the client pushes */
@@ -85,6 +119,13 @@ int xfer_upload_pack(struct buf *out, struct ledger *l, const char *client, cons
  */
 int xfer_receive_pack(struct buf *out, struct ledger *l, const struct xfer_hooks *hooks,
 		      const char *client, const char *body, size_t len);
+
+/*
+ * Remove every quarantine (objects/incoming-*) in ledger_dir: those a server killed
+ * mid-push left behind. Only for the process that owns the ledger's serving (caseledgerd
+ * holding its pid file): a live push's quarantine would go too. *removed: how many.
+ */
+int xfer_quarantine_clean(size_t *removed, const char *ledger_dir);
 
 /*
  * The objects new in the commits reachable from tips and not from hide (commits we have),

@@ -7,6 +7,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <sys/file.h>
 #include <ftw.h>
 #include <stdio.h>
@@ -30,27 +31,35 @@
 extern const char default_schema_text[];
 extern const size_t default_schema_len;
 
-static int lib_refs;
+static int lib_refs; /* under lib_mu: ledgers are opened and freed on many threads */
+static pthread_mutex_t lib_mu = PTHREAD_MUTEX_INITIALIZER;
 
 /* libgit2 set-up, once per process: durable writes, strict objects, big tree cache. */
 static int ledger_lib_init(void)
 {
-	if (lib_refs++ > 0)
-		return 0;
-	if (git_libgit2_init() < 0)
-		return err_git(ERR_GENERIC, "cannot initialise libgit2");
-	git_libgit2_opts(GIT_OPT_ENABLE_FSYNC_GITDIR, 1);
-	git_libgit2_opts(GIT_OPT_ENABLE_STRICT_OBJECT_CREATION, 1);
-	/* Shard trees are 8–25 KB; the default only caches trees under 4 KB. */
-	git_libgit2_opts(GIT_OPT_SET_CACHE_OBJECT_LIMIT, GIT_OBJECT_TREE, (size_t)1 << 20);
-	git_libgit2_opts(GIT_OPT_SET_CACHE_MAX_SIZE, (ssize_t)512 << 20);
-	return 0;
+	int rc = 0;
+
+	pthread_mutex_lock(&lib_mu);
+	if (lib_refs++ == 0 && git_libgit2_init() < 0) {
+		lib_refs--;
+		rc = err_git(ERR_GENERIC, "cannot initialise libgit2");
+	} else if (lib_refs == 1) {
+		git_libgit2_opts(GIT_OPT_ENABLE_FSYNC_GITDIR, 1);
+		git_libgit2_opts(GIT_OPT_ENABLE_STRICT_OBJECT_CREATION, 1);
+		/* Shard trees are 8–25 KB; the default only caches trees under 4 KB. */
+		git_libgit2_opts(GIT_OPT_SET_CACHE_OBJECT_LIMIT, GIT_OBJECT_TREE, (size_t)1 << 20);
+		git_libgit2_opts(GIT_OPT_SET_CACHE_MAX_SIZE, (ssize_t)512 << 20);
+	}
+	pthread_mutex_unlock(&lib_mu);
+	return rc;
 }
 
 static void ledger_lib_release(void)
 {
+	pthread_mutex_lock(&lib_mu);
 	if (lib_refs > 0 && --lib_refs == 0)
 		git_libgit2_shutdown();
+	pthread_mutex_unlock(&lib_mu);
 }
 
 int ledger_ref_name(char out[LEDGER_REF_MAX], const char *branch)
@@ -723,7 +732,8 @@ static int copy_loose(git_odb *to, git_repository *from, const struct oid_list *
 		if (git_odb_read(&obj, src, &list->ids[i]) < 0 ||
 		    git_odb_write(&id, to, git_odb_object_data(obj), git_odb_object_size(obj),
 				  git_odb_object_type(obj)) < 0)
-			rc = err_git(ERR_IO, "cannot write object %s", git_oid_tostr_s(&list->ids[i]));
+			rc = err_git(ERR_IO, "cannot write object %s",
+				     git_oid_tostr_s(&list->ids[i]));
 		git_odb_object_free(obj);
 		obj = NULL;
 	}
@@ -731,8 +741,7 @@ static int copy_loose(git_odb *to, git_repository *from, const struct oid_list *
 	return rc;
 }
 
-int ledger_pack_tree(struct ledger *l, git_repository *from, const git_oid *tree,
-		     size_t *nobjects)
+int ledger_pack_tree(struct ledger *l, git_repository *from, const git_oid *tree, size_t *nobjects)
 {
 	struct oid_list list = {0};
 	git_packbuilder *pb = NULL;
@@ -760,7 +769,8 @@ int ledger_pack_tree(struct ledger *l, git_repository *from, const git_oid *tree
 	git_packbuilder_set_threads(pb, 1);
 	for (i = 0; i < list.n; i++)
 		if (git_packbuilder_insert(pb, &list.ids[i], NULL) < 0) {
-			rc = err_git(ERR_IO, "cannot pack object %s", git_oid_tostr_s(&list.ids[i]));
+			rc =
+			    err_git(ERR_IO, "cannot pack object %s", git_oid_tostr_s(&list.ids[i]));
 			goto out;
 		}
 	if (git_packbuilder_write_buf(&pack, pb) < 0 ||

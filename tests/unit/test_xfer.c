@@ -1,0 +1,401 @@
+/*
+ * test_xfer: the wire parsers of the smart protocol's server side under bad input — the
+ * pkt-line reader and the receive-pack command parser byte by byte, then whole garbage,
+ * truncated and oversize requests against a real ledger: each is a clear error, the
+ * ledger's refs do not move and no quarantine is left behind.
+ */
+#include "config.h"
+
+#include <dirent.h>
+#include <ftw.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "err.h"
+#include "ledger.h"
+#include "xfer.h"
+
+#define OFFICE "120112001001"
+#define Z40    "0000000000000000000000000000000000000000"
+#define A40    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+
+/* --- pkt-lines ---------------------------------------------------------------------- */
+
+static int read1(const char *body, size_t len, const char **line, size_t *n, size_t *off)
+{
+	struct xfer_pkt_reader r = {body, len, 0};
+	int k = xfer_pkt_read(&r, line, n);
+	*off = r.off;
+	return k;
+}
+
+static void expect_bad(const char *body, size_t len, const char *msg)
+{
+	const char *line;
+	size_t n, off;
+
+	err_clear();
+	assert_int_equal(read1(body, len, &line, &n, &off), ERR_INVALID);
+	if (!strstr(err_msg(), msg))
+		fail_msg("'%.*s': message '%s' lacks '%s'", (int)len, body, err_msg(), msg);
+	assert_int_equal(off, 0);
+}
+
+static void test_pkt_good(void **state)
+{
+	const char body[] = "0009abcd\n00000008aef\n0004";
+	struct xfer_pkt_reader r = {body, sizeof(body) - 1, 0};
+	const char *line;
+	size_t n;
+
+	assert_int_equal(xfer_pkt_read(&r, &line, &n), XFER_PKT_DATA);
+	assert_int_equal(n, 4); /* the LF is dropped */
+	assert_memory_equal(line, "abcd", 4);
+	assert_int_equal(xfer_pkt_read(&r, &line, &n), XFER_PKT_FLUSH);
+	assert_int_equal(xfer_pkt_read(&r, &line, &n), XFER_PKT_DATA);
+	assert_int_equal(n, 3);
+	assert_memory_equal(line, "aef", 3);
+	assert_int_equal(xfer_pkt_read(&r, &line, &n), XFER_PKT_DATA);
+	assert_int_equal(n, 0);
+	assert_int_equal(xfer_pkt_read(&r, &line, &n), XFER_PKT_EOF);
+	assert_int_equal(xfer_pkt_read(&r, &line, &n), XFER_PKT_EOF);
+}
+
+static void test_pkt_bad(void **state)
+{
+	char *big;
+
+	expect_bad("00", 2, "truncated pkt-line length at byte 0");
+	expect_bad("000", 3, "truncated pkt-line length");
+	expect_bad("zzzz", 4, "malformed pkt-line length at byte 0");
+	expect_bad("00 5abcd", 8, "malformed pkt-line length");
+	expect_bad("-001", 4, "malformed pkt-line length");
+	expect_bad("0001", 4, "bad pkt-line length 1");
+	expect_bad("0002", 4, "bad pkt-line length 2");
+	expect_bad("0003", 4, "bad pkt-line length 3");
+	expect_bad("fff1", 4, "bad pkt-line length 65521");
+	expect_bad("ffff", 4, "bad pkt-line length 65535");
+	expect_bad("0010abc", 7, "truncated pkt-line at byte 0");
+	expect_bad("0005", 4, "truncated pkt-line");
+	/* the largest packet is accepted, one byte more is not */
+	assert_non_null(big = malloc(XFER_PKT_MAX + 1));
+	memset(big, 'x', XFER_PKT_MAX + 1);
+	memcpy(big, "fff0", 4);
+	{
+		const char *line;
+		size_t n, off;
+		assert_int_equal(read1(big, XFER_PKT_MAX, &line, &n, &off), XFER_PKT_DATA);
+		assert_int_equal(n, XFER_PKT_MAX - 4);
+		assert_int_equal(read1(big, XFER_PKT_MAX - 1, &line, &n, &off), ERR_INVALID);
+	}
+	free(big);
+	/* a later bad packet names its own offset */
+	{
+		struct xfer_pkt_reader r = {"0000xyz1", 8, 0};
+		const char *line;
+		size_t n;
+		assert_int_equal(xfer_pkt_read(&r, &line, &n), XFER_PKT_FLUSH);
+		assert_int_equal(xfer_pkt_read(&r, &line, &n), ERR_INVALID);
+		assert_non_null(strstr(err_msg(), "at byte 4"));
+	}
+}
+
+/* --- the receive-pack command list ------------------------------------------------- */
+
+/* pkt-line-encode the lines of text (NULs allowed, given with their length). */
+static size_t pkt(char *out, const char *data, size_t n)
+{
+	snprintf(out, 5, "%04zx", n + 4);
+	memcpy(out + 4, data, n);
+	return n + 4;
+}
+
+static int parse(const char *body, size_t len, struct xfer_command **cmds, size_t *n, char *caps,
+		 size_t max)
+{
+	struct xfer_pkt_reader r = {body, len, 0};
+	err_clear();
+	return xfer_commands_parse(cmds, n, caps, 256, &r, max);
+}
+
+static void expect_parse_fails(const char *body, size_t len, size_t max, const char *msg)
+{
+	struct xfer_command *cmds = (void *)1;
+	char caps[256];
+	size_t n = 7;
+
+	assert_int_equal(parse(body, len, &cmds, &n, caps, max), ERR_INVALID);
+	assert_null(cmds);
+	assert_int_equal(n, 0);
+	if (!strstr(err_msg(), msg))
+		fail_msg("message '%s' lacks '%s'", err_msg(), msg);
+}
+
+static void test_commands_good(void **state)
+{
+	char body[1024], caps[256];
+	const char l1[] = Z40 " " A40 " refs/heads/" OFFICE "\0report-status side-band-64k "
+			      "agent=git/2.39.2\n";
+	const char l2[] = A40 " " A40 " refs/heads/trust\n";
+	struct xfer_command *cmds = NULL;
+	size_t len = 0, n;
+
+	len += pkt(body + len, l1, sizeof(l1) - 1);
+	len += pkt(body + len, l2, sizeof(l2) - 1);
+	memcpy(body + len, "0000PACKrest", 12);
+	len += 12;
+	{
+		struct xfer_pkt_reader r = {body, len, 0};
+		assert_int_equal(xfer_commands_parse(&cmds, &n, caps, sizeof(caps), &r, 10), 0);
+		assert_int_equal(r.off, len - 8); /* the pack follows the flush */
+	}
+	assert_int_equal(n, 2);
+	assert_string_equal(cmds[0].ref, "refs/heads/" OFFICE);
+	assert_string_equal(cmds[0].branch, OFFICE);
+	assert_true(git_oid_is_zero(&cmds[0].old));
+	assert_string_equal(git_oid_tostr_s(&cmds[0].new), A40);
+	assert_string_equal(cmds[1].branch, "trust");
+	assert_string_equal(caps, "report-status side-band-64k agent=git/2.39.2");
+	free(cmds);
+	/* an empty list is a flush alone */
+	assert_int_equal(parse("0000", 4, &cmds, &n, caps, 10), 0);
+	assert_int_equal(n, 0);
+	free(cmds);
+	/* a non-branch ref parses; the scope check refuses it later */
+	len = pkt(body, Z40 " " A40 " refs/tags/x", 93);
+	memcpy(body + len, "0000", 4);
+	assert_int_equal(parse(body, len + 4, &cmds, &n, caps, 10), 0);
+	assert_null(cmds[0].branch);
+	free(cmds);
+}
+
+static void test_commands_bad(void **state)
+{
+	char body[4096], line[4096];
+	size_t len, i;
+
+#define ONE(text, msg)                                                                             \
+	do {                                                                                       \
+		len = pkt(body, text, sizeof(text) - 1);                                           \
+		memcpy(body + len, "0000", 4);                                                     \
+		expect_parse_fails(body, len + 4, 10, msg);                                        \
+	} while (0)
+	ONE("garbage", "malformed command 'garbage'");
+	ONE(Z40 " " A40 " ", "malformed command");
+	ONE(Z40 A40 " refs/heads/x", "malformed command");
+	ONE(Z40 " " A40 "xrefs/heads/x", "malformed command");
+	ONE("0000000000000000000000000000000000000000 AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA "
+	    "refs/heads/" OFFICE,
+	    "new value: malformed object id");
+	ONE("000000000000000000000000000000000000000g " A40 " refs/heads/" OFFICE,
+	    "old value: malformed object id");
+	ONE(Z40 " " A40 " refs/heads/" OFFICE "\0report-status quiet",
+	    "capability 'quiet' was not advertised");
+	ONE(Z40 " " A40 " refs/heads/" OFFICE "\0atomic", "capability 'atomic' was not");
+	ONE(Z40 " " A40 " refs/heads/" OFFICE "\0agentx=1", "capability 'agentx=1' was not");
+	ONE(Z40 " " A40 " refs/heads/" OFFICE "\0report-status=1",
+	    "capability 'report-status=1' was not");
+	ONE(Z40 " " A40 " refs/heads/" OFFICE "\0report-status\0x", "NUL in the capabilities");
+	ONE("shallow " A40, "malformed command 'shallow");
+	ONE("push-cert\0report-status", "malformed command 'push-cert'");
+#undef ONE
+	/* capabilities on a later line */
+	len = pkt(body, Z40 " " A40 " refs/heads/a", 94);
+	len += pkt(body + len, Z40 " " A40 " refs/heads/b\0report-status", 108);
+	memcpy(body + len, "0000", 4);
+	expect_parse_fails(body, len + 4, 10, "capabilities after the first command");
+	/* no flush: the body ends, or the pack starts, before it */
+	len = pkt(body, Z40 " " A40 " refs/heads/a", 94);
+	expect_parse_fails(body, len, 10, "command list not ended by a flush");
+	/* a truncated packet in the list */
+	expect_parse_fails(body, len - 1, 10, "receive-pack: truncated pkt-line at byte 0");
+	memcpy(body + len, "00", 2);
+	expect_parse_fails(body, len + 2, 10, "truncated pkt-line length at byte 98");
+	memcpy(body + len, "PACK\0\0\0\2", 8);
+	expect_parse_fails(body, len + 8, 10, "malformed pkt-line length at byte 98");
+	/* more commands than the cap */
+	for (len = 0, i = 0; i < 4; i++)
+		len += pkt(body + len, Z40 " " A40 " refs/heads/a", 94);
+	memcpy(body + len, "0000", 4);
+	expect_parse_fails(body, len + 4, 3, "more than 3 commands");
+	/* an oversize ref name: clear error, not truncated */
+	memset(line, 'r', sizeof(line));
+	memcpy(line, Z40 " " A40 " ", 82);
+	len = pkt(body, line, 82 + LEDGER_REF_MAX);
+	memcpy(body + len, "0000", 4);
+	expect_parse_fails(body, len + 4, 10, "too long");
+	/* the longest allowed */
+	{
+		struct xfer_command *cmds;
+		size_t n;
+		char caps[256];
+		len = pkt(body, line, 82 + LEDGER_REF_MAX - 1);
+		memcpy(body + len, "0000", 4);
+		assert_int_equal(parse(body, len + 4, &cmds, &n, caps, 10), 0);
+		assert_int_equal(strlen(cmds[0].ref), LEDGER_REF_MAX - 1);
+		free(cmds);
+	}
+	/* an oversize capability list */
+	memset(line, 'c', sizeof(line));
+	memcpy(line, Z40 " " A40 " refs/heads/a\0", 96);
+	len = pkt(body, line, 96 + 300);
+	memcpy(body + len, "0000", 4);
+	expect_parse_fails(body, len + 4, 10, "capability list too long");
+}
+
+/* --- whole requests against a ledger ----------------------------------------------- */
+
+struct fixture {
+	char dir[64];
+	struct ledger *l;
+	git_oid head;
+};
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	return remove(path);
+}
+
+static int setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+	struct ledger_init_opts o = {0};
+
+	assert_non_null(f);
+	snprintf(f->dir, sizeof(f->dir), "/tmp/test_xfer.XXXXXX");
+	assert_non_null(mkdtemp(f->dir));
+	rmdir(f->dir);
+	o.dir = f->dir;
+	o.office = OFFICE;
+	o.operator= "tester";
+	if (ledger_init(&o) < 0 || ledger_open(&f->l, f->dir) < 0 ||
+	    ledger_head(&f->head, f->l, OFFICE) < 0)
+		fail_msg("ledger: %s", err_msg());
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+
+	ledger_free(f->l);
+	nftw(f->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	free(f);
+	return 0;
+}
+
+/* The ledger's head has not moved and objects/ holds no quarantine. */
+static void expect_untouched(struct fixture *f)
+{
+	char path[128];
+	struct dirent *e;
+	git_oid now;
+	DIR *d;
+
+	assert_int_equal(ledger_head(&now, f->l, OFFICE), 0);
+	assert_true(git_oid_equal(&now, &f->head));
+	snprintf(path, sizeof(path), "%s/objects", f->dir);
+	assert_non_null(d = opendir(path));
+	while ((e = readdir(d)))
+		if (strncmp(e->d_name, "incoming-", 9) == 0)
+			fail_msg("quarantine %s left behind", e->d_name);
+	closedir(d);
+}
+
+static void receive(struct fixture *f, const char *body, size_t len, const char *want)
+{
+	struct buf out = BUF_INIT;
+
+	err_clear();
+	assert_int_equal(xfer_receive_pack(&out, f->l, NULL, OFFICE, body, len), 0);
+	assert_int_equal(buf_addch(&out, '\0'), 0);
+	if (!memmem(out.ptr, out.len, want, strlen(want)))
+		fail_msg("reply '%s' lacks '%s'", out.ptr, want);
+	buf_release(&out);
+	expect_untouched(f);
+}
+
+static void test_receive_garbage(void **state)
+{
+	struct fixture *f = *state;
+	char body[512], l1[256];
+	size_t len, k;
+	/* a pack header that promises one object, then garbage */
+	static const char pack[] = "PACK\0\0\0\2\0\0\0\1\x95\x0a"
+				   "garbage-garbage-garbage";
+
+	receive(f, "", 0, "ERR receive-pack: command list not ended by a flush");
+	receive(f, "GET / HTTP/1.1\r\n", 16, "ERR receive-pack: malformed pkt-line length");
+	receive(f, "\xff\xfe\0\0", 4, "ERR receive-pack: malformed pkt-line length");
+	receive(f, "fff1", 4, "ERR receive-pack: bad pkt-line length 65521");
+	k = (size_t)snprintf(l1, sizeof(l1), "%s %s refs/heads/%s%creport-status",
+			     git_oid_tostr_s(&f->head), A40, OFFICE, '\0');
+	len = pkt(body, l1, k);
+	memcpy(body + len, "0000", 4);
+	len += 4;
+	/* the pack cut at every byte, and a garbage pack */
+	for (k = 0; k <= sizeof(pack) - 1; k++) {
+		memcpy(body + len, pack, k);
+		receive(f, body, len + k,
+			k == 0 ? "ng refs/heads/" OFFICE " the new value is not a commit"
+			       : "ng refs/heads/" OFFICE " unpacker error");
+	}
+	receive(f, body, len + sizeof(pack) - 1, "ng refs/heads/" OFFICE " unpacker error");
+	/* a stale old value: refused before any pack is read */
+	memset(l1, 'b', 40);
+	len = pkt(body, l1, k = strlen(l1) + 1 + strlen("report-status"));
+	memcpy(body + len, "0000", 4);
+	receive(f, body, len + 4, "stale old value");
+}
+
+static void test_upload_garbage(void **state)
+{
+	struct fixture *f = *state;
+	const char *cases[][2] = {
+	    {"", "ERR upload-pack: request has no 'want' list"},
+	    {"0000", "ERR upload-pack: request has no 'want' list"},
+	    {"0009hello", "ERR expected 'want'"},
+	    {"00", "ERR truncated pkt-line length"},
+	    {"0032want " A40 "\n0000", "ERR upload-pack: not our ref"},
+	    {"0032want " A40, "ERR truncated pkt-line"},
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct buf out = BUF_INIT;
+		assert_int_equal(
+		    xfer_upload_pack(&out, f->l, OFFICE, cases[i][0], strlen(cases[i][0])), 0);
+		assert_int_equal(buf_addch(&out, '\0'), 0);
+		if (!strstr(out.ptr, cases[i][1]))
+			fail_msg("case %zu: reply '%s' lacks '%s'", i, out.ptr, cases[i][1]);
+		buf_release(&out);
+	}
+	expect_untouched(f);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_pkt_good),
+	    cmocka_unit_test(test_pkt_bad),
+	    cmocka_unit_test(test_commands_good),
+	    cmocka_unit_test(test_commands_bad),
+	    cmocka_unit_test_setup_teardown(test_receive_garbage, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_upload_garbage, setup, teardown),
+	};
+	int rc;
+
+	git_libgit2_init();
+	rc = cmocka_run_group_tests(tests, NULL, NULL);
+	git_libgit2_shutdown();
+	return rc;
+}
