@@ -255,6 +255,22 @@ static int s_wrap(git_stream **out, git_stream *in, const char *host)
 	return -1;
 }
 
+int tls_client_open(git_stream **out, const char *host, const char *port)
+{
+	git_stream *st = NULL;
+
+	*out = NULL;
+	if (s_init(&st, host, port) < 0)
+		return err_git(ERR_NOMEM, "cannot connect to %s:%s", host, port ? port : "443");
+	if (s_connect(st) < 0) {
+		int rc = err_git(ERR_NETWORK, "cannot reach %s:%s", host, port ? port : "443");
+		s_free(st);
+		return rc;
+	}
+	*out = st;
+	return 0;
+}
+
 int tls_client_register(const struct tls_client_config *c)
 {
 	git_stream_registration reg = {GIT_STREAM_VERSION, s_init, s_wrap};
