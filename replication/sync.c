@@ -2,19 +2,24 @@
  * sync: fetch -> verify -> (fast-forward) -> push for one branch with the parent, using
  * libgit2's smart HTTP client. The download goes into the object database only
  * (git_remote_download, no ref updates); our own code verifies the new commits and moves
- * refs by compare-and-swap afterwards.
+ * refs by compare-and-swap afterwards. Pushes to https:// peers do not use libgit2's
+ * push (its pack building walks the ledger's whole tree): they send a pack of xfer_walk's
+ * objects over the same TLS stream, speaking receive-pack with report-status.
  */
 #include "config.h"
 
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "err.h"
 #include "merge.h"
 #include "office.h"
 #include "record.h"
 #include "sync.h"
+#include "tls.h"
 #include "verify.h"
 
 const char *sync_outcome_name(enum sync_outcome o)
@@ -167,6 +172,384 @@ out:
 	return rc;
 }
 
+/* --- push: our own pack over smart HTTP ------------------------------------------ */
+
+/*
+ * libgit2 1.5's git_remote_push builds its pack with git_packbuilder_insert_walk, which
+ * marks every tree of the peer's head uninteresting by walking it whole: the cost grows
+ * with the ledger. So https:// pushes speak receive-pack themselves, over the TLS stream
+ * libgit2 uses (tls_client_open), with a pack from xfer_pack_insert (tree diffs of the
+ * new commits only).
+ */
+
+#define PUSH_REPLY_MAX (16u << 20) /* largest advertisement or report-status we read */
+
+struct http_url {
+	char host[256], port[16], path[512];
+};
+
+/* Split https://HOST[:PORT]/PATH (no user info, no query); ERR_INVALID otherwise. */
+static int url_split(struct http_url *u, const char *url)
+{
+	const char *h = url + 8, *slash, *colon, *end;
+
+	if (strncmp(url, "https://", 8) != 0)
+		return err_set(ERR_INVALID, "peer URL '%s' is not https://", url);
+	slash = strchr(h, '/');
+	end = slash ? slash : h + strlen(h);
+	if (*h == '[') { /* [IPv6]:port */
+		const char *rb = memchr(h, ']', (size_t)(end - h));
+		if (!rb)
+			return err_set(ERR_INVALID, "peer URL '%s': bad host", url);
+		snprintf(u->host, sizeof(u->host), "%.*s", (int)(rb - h - 1), h + 1);
+		colon = rb + 1 < end && rb[1] == ':' ? rb + 1 : NULL;
+	} else {
+		colon = memchr(h, ':', (size_t)(end - h));
+		if ((size_t)((colon ? colon : end) - h) >= sizeof(u->host))
+			return err_set(ERR_INVALID, "peer URL '%s': host too long", url);
+		snprintf(u->host, sizeof(u->host), "%.*s", (int)((colon ? colon : end) - h), h);
+	}
+	if (colon && (size_t)(end - colon - 1) >= sizeof(u->port))
+		return err_set(ERR_INVALID, "peer URL '%s': bad port", url);
+	snprintf(u->port, sizeof(u->port), "%.*s", colon ? (int)(end - colon - 1) : 3,
+		 colon ? colon + 1 : "443");
+	if (!u->host[0] || strchr(u->host, '@') || (slash && strpbrk(slash, "?#")) ||
+	    strlen(slash ? slash : "") >= sizeof(u->path))
+		return err_set(ERR_INVALID, "peer URL '%s' is not https://HOST[:PORT]/PATH", url);
+	snprintf(u->path, sizeof(u->path), "%s", slash ? slash : "");
+	while (u->path[0] && u->path[strlen(u->path) - 1] == '/')
+		u->path[strlen(u->path) - 1] = '\0';
+	return 0;
+}
+
+/* Decode a chunked body in place (b holds only the body); ERR_NETWORK when malformed. */
+static int unchunk(struct buf *b, const char *url)
+{
+	size_t in = 0, out = 0;
+
+	for (;;) {
+		char *end;
+		unsigned long n;
+		if (in >= b->len || !isxdigit((unsigned char)b->ptr[in]))
+			goto bad;
+		n = strtoul(b->ptr + in, &end, 16);
+		if (!(end = strstr(end, "\r\n")) || n > b->len)
+			goto bad;
+		in = (size_t)(end - b->ptr) + 2;
+		if (n == 0)
+			break;
+		if (in + n + 2 > b->len || memcmp(b->ptr + in + n, "\r\n", 2) != 0)
+			goto bad;
+		memmove(b->ptr + out, b->ptr + in, n);
+		out += n;
+		in += n + 2;
+	}
+	buf_truncate(b, out);
+	return 0;
+bad:
+	return err_set(ERR_NETWORK, "'%s' sent a malformed chunked body", url);
+}
+
+/* Has resp a whole answer: headers, then Content-Length bytes or a last chunk? */
+static bool response_complete(const struct buf *resp)
+{
+	const char *hend = strstr(resp->ptr, "\r\n\r\n"), *p;
+	size_t body;
+
+	if (!hend)
+		return false;
+	body = resp->len - (size_t)(hend + 4 - resp->ptr);
+	for (p = strstr(resp->ptr, "\r\n") + 2; p < hend; p = strstr(p, "\r\n") + 2) {
+		if (strncasecmp(p, "Content-Length:", 15) == 0)
+			return body >= strtoul(p + 15, NULL, 10);
+		if (strncasecmp(p, "Transfer-Encoding:", 18) == 0)
+			return body >= 5 && memcmp(resp->ptr + resp->len - 5, "0\r\n\r\n", 5) == 0;
+	}
+	return false; /* delimited by the end of the connection */
+}
+
+/*
+ * One HTTP/1.1 request on a new TLS connection (Connection: close): *body gets the
+ * response body of a 200 answer (caller releases it); any other status is an error
+ * carrying the server's message.
+ */
+static int http_request(struct buf *body, const struct http_url *u, const char *url,
+			const char *method, const char *target, const char *ctype, const void *data,
+			size_t len)
+{
+	git_stream *st = NULL;
+	struct buf req, resp;
+	char tmp[16384], *hend, *p;
+	const char *line_end;
+	long status;
+	size_t hlen, clen = (size_t)-1;
+	bool chunked = false;
+	ssize_t n = 0;
+	int rc;
+
+	buf_init(&req, 0);
+	buf_init(&resp, PUSH_REPLY_MAX);
+	buf_init(body, 0);
+	rc = buf_printf(&req,
+			"%s %s%s HTTP/1.1\r\nHost: %s:%s\r\nUser-Agent: git/2.0 (%s)\r\n"
+			"Accept: */*\r\nConnection: close\r\nPragma: no-cache\r\n",
+			method, u->path, target, u->host, u->port, XFER_AGENT);
+	if (rc == 0 && ctype)
+		rc = buf_printf(&req,
+				"Content-Type: %s\r\nAccept: application/x-git-receive-pack-result"
+				"\r\nContent-Length: %zu\r\n",
+				ctype, len);
+	if (rc < 0 || (rc = buf_adds(&req, "\r\n")) < 0 ||
+	    (rc = tls_client_open(&st, u->host, u->port)) < 0)
+		goto out;
+	if (st->write(st, req.ptr, req.len, 0) < 0 || (len && st->write(st, data, len, 0) < 0)) {
+		rc = err_git(ERR_NETWORK, "cannot send to '%s'", url);
+		goto out;
+	}
+	/* read until the body is complete (the server may close without close_notify) */
+	while (!response_complete(&resp) && (n = st->read(st, tmp, sizeof(tmp))) > 0)
+		if ((rc = buf_add(&resp, tmp, (size_t)n)) < 0) {
+			err_prefix("the answer of '%s'", url);
+			goto out;
+		}
+	if (n < 0) {
+		rc = err_git(ERR_NETWORK, "cannot read the answer of '%s'", url);
+		goto out;
+	}
+	if (!(hend = strstr(resp.ptr, "\r\n\r\n")) || strncmp(resp.ptr, "HTTP/1.", 7) != 0 ||
+	    resp.len < 12) {
+		rc = err_set(ERR_NETWORK, "'%s' did not answer in HTTP", url);
+		goto out;
+	}
+	status = strtol(resp.ptr + 9, NULL, 10);
+	hlen = (size_t)(hend - resp.ptr) + 4;
+	for (p = strstr(resp.ptr, "\r\n") + 2; p < hend; p = (char *)line_end + 2) {
+		line_end = strstr(p, "\r\n");
+		if (strncasecmp(p, "Content-Length:", 15) == 0)
+			clen = strtoul(p + 15, NULL, 10);
+		else if (strncasecmp(p, "Transfer-Encoding:", 18) == 0 && strstr(p, "chunked") &&
+			 strstr(p, "chunked") < line_end)
+			chunked = true;
+	}
+	if ((rc = buf_add(body, resp.ptr + hlen, resp.len - hlen)) < 0)
+		goto out;
+	if (chunked && (rc = unchunk(body, url)) < 0)
+		goto out;
+	if (!chunked && clen != (size_t)-1) {
+		if (body->len < clen) {
+			rc = err_set(ERR_NETWORK, "the answer of '%s' was cut short", url);
+			goto out;
+		}
+		buf_truncate(body, clen);
+	}
+	if (status != 200) {
+		size_t k = body->len > 300 ? 300 : body->len;
+		while (k && (body->ptr[k - 1] == '\n' || body->ptr[k - 1] == '\r'))
+			k--;
+		rc = err_set(status == 403 ? ERR_DENIED : ERR_NETWORK, "'%s' answered %ld: %.*s",
+			     url, status, (int)k, body->ptr);
+	}
+out:
+	if (st) {
+		st->close(st);
+		st->free(st);
+	}
+	if (rc < 0)
+		buf_release(body);
+	buf_release(&req);
+	buf_release(&resp);
+	return rc;
+}
+
+/* Next pkt-line of b from *pos: *line (NULL for a flush) and its length. */
+static int pkt_next(const struct buf *b, size_t *pos, const char **line, size_t *n, const char *url)
+{
+	char hex[5];
+	unsigned long len;
+	char *end;
+
+	if (*pos + 4 > b->len)
+		goto bad;
+	memcpy(hex, b->ptr + *pos, 4);
+	hex[4] = '\0';
+	len = strtoul(hex, &end, 16);
+	if (*end || (len != 0 && len < 4) || *pos + len > b->len)
+		goto bad;
+	*line = len ? b->ptr + *pos + 4 : NULL;
+	*n = len ? len - 4 : 0;
+	*pos += len ? len : 4;
+	if (*n && (*line)[*n - 1] == '\n')
+		(*n)--;
+	return 0;
+bad:
+	return err_set(ERR_NETWORK, "'%s' sent a malformed pkt-line", url);
+}
+
+static int pkt_append(struct buf *b, const char *s, size_t n)
+{
+	char hex[5];
+
+	snprintf(hex, sizeof(hex), "%04zx", n + 4);
+	return buf_add(b, hex, 4) < 0 ? -1 : buf_add(b, s, n);
+}
+
+/*
+ * The peer's receive-pack advertisement: *old = its head of ref (zero when it has none),
+ * *hide = every advertised commit this repository has (what the pack may leave out).
+ */
+static int push_advert(git_oid *old, git_oid **hide, size_t *nhide, git_repository *repo,
+		       const struct http_url *u, const char *url, const char *ref)
+{
+	struct buf b;
+	const char *line;
+	size_t pos = 0, n, cap = 0;
+	git_odb *odb = NULL;
+	git_oid id, *g;
+	int rc;
+
+	*hide = NULL;
+	*nhide = 0;
+	memset(old, 0, sizeof(*old));
+	if ((rc = http_request(&b, u, url, "GET", "/info/refs?service=git-receive-pack", NULL, NULL,
+			       0)) < 0)
+		return rc;
+	if (git_repository_odb(&odb, repo) < 0) {
+		rc = err_git(ERR_IO, "cannot open the object database");
+		goto out;
+	}
+	if ((rc = pkt_next(&b, &pos, &line, &n, url)) < 0)
+		goto out;
+	if (!line || n < 26 || strncmp(line, "# service=git-receive-pack", 26) != 0) {
+		rc = err_set(ERR_NETWORK, "'%s' does not serve git-receive-pack", url);
+		goto out;
+	}
+	if ((rc = pkt_next(&b, &pos, &line, &n, url)) < 0)
+		goto out;
+	while (pos < b.len && (rc = pkt_next(&b, &pos, &line, &n, url)) == 0 && line) {
+		const char *name = line + 41, *nul = memchr(line, '\0', n);
+		size_t nlen = (size_t)((nul ? nul : line + n) - name);
+		if (n < 42 || line[40] != ' ' || git_oid_fromstrn(&id, line, 40) < 0) {
+			rc = err_set(ERR_NETWORK, "'%s' sent a malformed ref line", url);
+			goto out;
+		}
+		if (git_oid_is_zero(&id))
+			continue; /* "capabilities^{}": no refs */
+		if (nlen == strlen(ref) && memcmp(name, ref, nlen) == 0)
+			git_oid_cpy(old, &id);
+		if (!git_odb_exists(odb, &id))
+			continue;
+		if (*nhide == cap) {
+			cap = cap ? cap * 2 : 16;
+			if (!(g = realloc(*hide, cap * sizeof(*g)))) {
+				rc = err_set(ERR_NOMEM, "out of memory");
+				goto out;
+			}
+			*hide = g;
+		}
+		git_oid_cpy(&(*hide)[(*nhide)++], &id);
+	}
+out:
+	git_error_clear();
+	git_odb_free(odb);
+	buf_release(&b);
+	if (rc < 0) {
+		free(*hide);
+		*hide = NULL;
+		*nhide = 0;
+	}
+	return rc;
+}
+
+/* report-status: ERR_CONFLICT for a lost race or a non-fast-forward, ERR_DENIED else. */
+static int push_report(const struct buf *b, const char *url, const char *branch, const char *ref)
+{
+	const char *line;
+	size_t pos = 0, n, rl = strlen(ref);
+	bool unpacked = false, ok = false;
+	int rc;
+
+	while (pos < b->len) {
+		if ((rc = pkt_next(b, &pos, &line, &n, url)) < 0)
+			return rc;
+		if (!line)
+			break;
+		if (n >= 6 && strncmp(line, "unpack", 6) == 0) {
+			if (n != 9 || strncmp(line, "unpack ok", 9) != 0)
+				return err_set(ERR_DENIED, "'%s' refused branch '%s': %.*s", url,
+					       branch, (int)n, line);
+			unpacked = true;
+		} else if (n == rl + 3 && strncmp(line, "ok ", 3) == 0 &&
+			   memcmp(line + 3, ref, rl) == 0) {
+			ok = true;
+		} else if (n > rl + 3 && strncmp(line, "ng ", 3) == 0 &&
+			   memcmp(line + 3, ref, rl) == 0 && line[3 + rl] == ' ') {
+			const char *why = line + 4 + rl;
+			int wn = (int)(n - 4 - rl);
+			bool race = memmem(why, (size_t)wn, "fast-forward", 12) ||
+				    memmem(why, (size_t)wn, "stale", 5) ||
+				    memmem(why, (size_t)wn, "moved", 5);
+			return err_set(race ? ERR_CONFLICT : ERR_DENIED,
+				       "'%s' refused branch '%s': %.*s", url, branch, wn, why);
+		}
+	}
+	if (!unpacked || !ok)
+		return err_set(ERR_NETWORK, "'%s' did not report the push of '%s'", url, branch);
+	return 0;
+}
+
+/* Push head to ref at an https:// peer (nothing to send when the peer has it). */
+static int push_http(struct ledger *l, const struct sync_peer *p, const char *branch,
+		     const char *ref, const git_oid *head)
+{
+	struct http_url u;
+	git_packbuilder *pb = NULL;
+	git_buf pack = {0};
+	struct buf body, reply;
+	git_oid old, *hide = NULL;
+	size_t nhide = 0;
+	char line[400], ho[GIT_OID_HEXSZ + 1], hn[GIT_OID_HEXSZ + 1];
+	int rc, k;
+
+	buf_init(&body, 0);
+	buf_init(&reply, 0);
+	if ((rc = url_split(&u, p->url)) < 0 ||
+	    (rc = push_advert(&old, &hide, &nhide, l->repo, &u, p->url, ref)) < 0)
+		goto out;
+	if (git_oid_equal(&old, head))
+		goto out; /* the peer has it */
+	if (git_packbuilder_new(&pb, l->repo) < 0) {
+		rc = err_git(ERR_NOMEM, "cannot build a pack");
+		goto out;
+	}
+	git_packbuilder_set_threads(pb, 1);
+	if ((rc = xfer_pack_insert(pb, l->repo, head, 1, hide, nhide)) < 0)
+		goto out;
+	if (git_packbuilder_write_buf(&pack, pb) < 0) {
+		rc = err_git(ERR_IO, "cannot build the pack for '%s'", branch);
+		goto out;
+	}
+	git_oid_tostr(ho, sizeof(ho), &old);
+	git_oid_tostr(hn, sizeof(hn), head);
+	k = snprintf(line, sizeof(line), "%s %s %s%creport-status ofs-delta agent=%s\n", ho, hn,
+		     ref, '\0', XFER_AGENT);
+	if (pkt_append(&body, line, (size_t)k) < 0 || buf_add(&body, "0000", 4) < 0 ||
+	    buf_add(&body, pack.ptr, pack.size) < 0) {
+		rc = err_set(ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	if ((rc = http_request(&reply, &u, p->url, "POST", "/git-receive-pack",
+			       "application/x-git-receive-pack-request", body.ptr, body.len)) < 0)
+		goto out;
+	rc = push_report(&reply, p->url, branch, ref);
+out:
+	free(hide);
+	git_buf_dispose(&pack);
+	git_packbuilder_free(pb);
+	buf_release(&body);
+	buf_release(&reply);
+	return rc;
+}
+
 struct push_state {
 	char error[512];
 	bool rejected;
@@ -199,6 +582,11 @@ int sync_push(struct ledger *l, const struct sync_peer *p, const char *branch)
 	    (rc = tracking_ref(track, sizeof(track), p, branch)) < 0 ||
 	    (rc = ledger_head(&head, l, branch)) < 0)
 		return rc;
+	if (strncmp(p->url, "https://", 8) == 0) {
+		if ((rc = push_http(l, p, branch, ref, &head)) < 0)
+			goto out;
+		goto track;
+	}
 	snprintf(spec, sizeof(spec), "%s:%s", ref, ref);
 	git_push_options_init(&po, GIT_PUSH_OPTIONS_VERSION);
 	po.callbacks.push_update_reference = push_status;
@@ -220,6 +608,7 @@ int sync_push(struct ledger *l, const struct sync_peer *p, const char *branch)
 			     "'%s' refused branch '%s': %s", p->url, branch, st.error);
 		goto out;
 	}
+track:
 	has_old = git_reference_name_to_id(&old, l->repo, track) == 0;
 	git_error_clear();
 	if (!(has_old && git_oid_equal(&old, &head)) &&

@@ -11,6 +11,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -68,7 +70,7 @@ static int tcp_connect(struct tls_stream *s)
 {
 	struct addrinfo hints = {0}, *res = NULL, *ai;
 	struct timeval tv = {(time_t)io_timeout, 0};
-	int fd = -1, g, err = 0;
+	int fd = -1, g, err = 0, one = 1;
 	socklen_t el = sizeof(err);
 
 	hints.ai_socktype = SOCK_STREAM;
@@ -103,6 +105,8 @@ static int tcp_connect(struct tls_stream *s)
 	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	/* the request follows the handshake's last flight: no Nagle wait for its ACK */
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	s->fd = fd;
 	return 0;
 }
@@ -249,6 +253,22 @@ static int s_wrap(git_stream **out, git_stream *in, const char *host)
 {
 	git_error_set_str(GIT_ERROR_SSL, "caseledger does not sync through HTTP proxies");
 	return -1;
+}
+
+int tls_client_open(git_stream **out, const char *host, const char *port)
+{
+	git_stream *st = NULL;
+
+	*out = NULL;
+	if (s_init(&st, host, port) < 0)
+		return err_git(ERR_NOMEM, "cannot connect to %s:%s", host, port ? port : "443");
+	if (s_connect(st) < 0) {
+		int rc = err_git(ERR_NETWORK, "cannot reach %s:%s", host, port ? port : "443");
+		s_free(st);
+		return rc;
+	}
+	*out = st;
+	return 0;
 }
 
 int tls_client_register(const struct tls_client_config *c)

@@ -9,6 +9,9 @@
 #ifndef CASELEDGER_TLS_H
 #define CASELEDGER_TLS_H
 
+#include <git2.h>
+#include <git2/sys/stream.h>
+
 struct tls_client_config {
 	const char *cert;	  /* our certificate (PEM) */
 	const char *key;	  /* our private key (PEM PKCS#8, mode 0600) */
@@ -23,6 +26,13 @@ struct tls_client_config {
  * replaces the context (connections already open keep theirs).
  */
 int tls_client_register(const struct tls_client_config *c);
+
+/*
+ * Open a TLS connection to host:port (NULL: 443) with the registered context, the same
+ * stream libgit2 gets: *out is connected and verified; free it with git_stream's close
+ * and free (out-param owned by the caller). ERR_NETWORK when it cannot be reached.
+ */
+int tls_client_open(git_stream **out, const char *host, const char *port);
 
 /* Unregister and free the context. */
 void tls_client_unregister(void);

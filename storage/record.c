@@ -159,25 +159,50 @@ void record_id_office(char out[13], const char *id)
 
 static const char crockford[] = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 
+/* The last id this thread made: ids made in one millisecond count up from it. */
+static _Thread_local uint64_t id_last_ms;
+static _Thread_local uint32_t id_last_rand;
+
+#define ID_RAND_BITS 30
+#define ID_RAND_MAX ((1u << ID_RAND_BITS) - 1)
+
 int record_id_new(char out[RECORD_ID_MAX], const char *prefix, const char *office)
 {
-	char suffix[15];
+	char suffix[RECORD_ID_SUFFIX_LEN + 1];
 	unsigned char rnd[4];
-	uint64_t ms = 0;
+	uint32_t r;
+	uint64_t ms;
 	struct timespec ts;
 	int i;
 
-	if (RAND_bytes(rnd, sizeof(rnd)) != 1)
-		return err_ssl(ERR_GENERIC, "cannot get random bytes for a record id");
 	clock_gettime(CLOCK_REALTIME, &ts);
 	ms = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+	if (ms <= id_last_ms && id_last_rand < ID_RAND_MAX) {
+		/* same millisecond (or the clock went back): count up, never repeat */
+		ms = id_last_ms;
+		r = id_last_rand + 1;
+	} else {
+		if (ms <= id_last_ms)
+			ms = id_last_ms + 1;
+		if (RAND_bytes(rnd, sizeof(rnd)) != 1)
+			return err_ssl(ERR_GENERIC, "cannot get random bytes for a record id");
+		/* start low in the range, so a burst has room to count up */
+		r = (((uint32_t)rnd[0] << 24 | (uint32_t)rnd[1] << 16 | (uint32_t)rnd[2] << 8 |
+		      rnd[3]) &
+		     ID_RAND_MAX) >>
+		    1;
+	}
+	id_last_ms = ms;
+	id_last_rand = r;
 	for (i = 9; i >= 0; i--) {
 		suffix[i] = crockford[ms & 31];
 		ms >>= 5;
 	}
-	for (i = 0; i < 4; i++)
-		suffix[10 + i] = crockford[rnd[i] & 31];
-	suffix[14] = '\0';
+	for (i = RECORD_ID_SUFFIX_LEN - 1; i >= 10; i--) {
+		suffix[i] = crockford[r & 31];
+		r >>= 5;
+	}
+	suffix[RECORD_ID_SUFFIX_LEN] = '\0';
 	snprintf(out, RECORD_ID_MAX, "%s-%s-%s", prefix, office, suffix);
 	return record_id_check(out);
 }

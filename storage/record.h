@@ -49,9 +49,13 @@ void record_id_office(char out[13], const char *id);
 
 /*
  * A new id for a record of the type with prefix, created by office: the suffix is 10
- * Crockford base32 digits of the time in milliseconds and 4 random digits, so ids sort by
- * creation time and need no coordination. out must hold RECORD_ID_MAX bytes.
+ * Crockford base32 digits of the time in milliseconds and 6 digits (30 bits) that start
+ * random each millisecond and count up within it, so ids sort by creation time, never
+ * repeat within a process, and need no coordination between processes and offices (two
+ * writers in one office colliding in one millisecond is a 2^-30 chance, and the create
+ * then fails with ERR_EXISTS rather than overwrite). out must hold RECORD_ID_MAX bytes.
  */
+#define RECORD_ID_SUFFIX_LEN 16
 int record_id_new(char out[RECORD_ID_MAX], const char *prefix, const char *office);
 
 /* FNV-1a of an id: fixed forever, since record paths are built from it. */

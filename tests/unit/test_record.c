@@ -139,11 +139,17 @@ static void ids(void **state)
 	assert_int_equal(record_id_new(id, "C", "120112001001"), 0);
 	assert_int_equal(record_id_check(id), 0);
 	assert_int_equal(strncmp(id, "C-120112001001-", 15), 0);
-	assert_int_equal(strlen(id), 15 + 14);
+	assert_int_equal(strlen(id), 15 + RECORD_ID_SUFFIX_LEN);
 	record_id_office(office, id);
 	assert_string_equal(office, "120112001001");
 	assert_int_equal(record_id_new(id2, "C", "120112001001"), 0);
 	assert_string_not_equal(id, id2);
+	/* a burst in one millisecond never repeats, and keeps the order it was made in */
+	for (int i = 0; i < 20000; i++) {
+		assert_int_equal(record_id_new(id, "C", "120112001001"), 0);
+		assert_true(strcmp(id2, id) < 0);
+		memcpy(id2, id, sizeof(id));
+	}
 
 	assert_int_equal(record_id_check("P-120112-ABC123"), 0);
 	assert_int_equal(record_id_check("p-120112-ABC"), ERR_INVALID);
