@@ -33,6 +33,7 @@
 #include "err.h"
 #include "ledger.h"
 #include "sig.h"
+#include "tls.h"
 #include "verify.h"
 
 #define QUEUE_MAX 256 /* requests waiting for a worker; more get 503 */
@@ -107,33 +108,12 @@ static int load_crl(X509_STORE *store, const char *path)
 /* A server context from the configuration: TLS 1.3, our cert and key, the CA, the CRL. */
 static int make_ctx(SSL_CTX **out, const struct dmn_config *c)
 {
-	struct sig_key *key = NULL;
 	SSL_CTX *ctx = NULL;
 	STACK_OF(X509_NAME) *names = NULL;
-	int rc = 0;
+	int rc;
 
-	if (!(ctx = SSL_CTX_new(TLS_server_method())) ||
-	    !SSL_CTX_set_min_proto_version(ctx, TLS1_3_VERSION) ||
-	    !SSL_CTX_set_max_proto_version(ctx, TLS1_3_VERSION)) {
-		rc = err_ssl(ERR_GENERIC, "cannot set up TLS");
-		goto out;
-	}
-	if (SSL_CTX_use_certificate_chain_file(ctx, c->cert) != 1) {
-		rc = err_ssl(ERR_INVALID, "certificate '%s'", c->cert);
-		goto out;
-	}
-	if ((rc = sig_key_load(&key, c->key)) < 0)
-		goto out;
-	if (SSL_CTX_use_PrivateKey(ctx, sig_key_pkey(key)) != 1 ||
-	    SSL_CTX_check_private_key(ctx) != 1) {
-		rc = err_ssl(ERR_INVALID, "key '%s' does not match certificate '%s'", c->key,
-			     c->cert);
-		goto out;
-	}
-	if (SSL_CTX_load_verify_locations(ctx, c->ca, NULL) != 1) {
-		rc = err_ssl(ERR_INVALID, "CA file '%s'", c->ca);
-		goto out;
-	}
+	if ((rc = tls_ctx_new(&ctx, true, c->cert, c->key, c->ca)) < 0)
+		return rc;
 	if ((names = SSL_load_client_CA_file(c->ca)))
 		SSL_CTX_set_client_CA_list(ctx, names);
 	if (c->crl && (rc = load_crl(SSL_CTX_get_cert_store(ctx), c->crl)) < 0)
@@ -143,7 +123,6 @@ static int make_ctx(SSL_CTX **out, const struct dmn_config *c)
 	*out = ctx;
 	ctx = NULL;
 out:
-	sig_key_free(key);
 	SSL_CTX_free(ctx);
 	return rc;
 }

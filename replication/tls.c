@@ -271,35 +271,52 @@ int tls_client_open(git_stream **out, const char *host, const char *port)
 	return 0;
 }
 
-int tls_client_register(const struct tls_client_config *c)
+int tls_ctx_new(SSL_CTX **out, bool server, const char *cert, const char *key_path,
+		const char *ca)
 {
-	git_stream_registration reg = {GIT_STREAM_VERSION, s_init, s_wrap};
 	struct sig_key *key = NULL;
 	SSL_CTX *ctx = NULL;
 	int rc = 0;
 
-	if (!(ctx = SSL_CTX_new(TLS_client_method())) ||
+	*out = NULL;
+	if (!(ctx = SSL_CTX_new(server ? TLS_server_method() : TLS_client_method())) ||
 	    !SSL_CTX_set_min_proto_version(ctx, TLS1_3_VERSION) ||
 	    !SSL_CTX_set_max_proto_version(ctx, TLS1_3_VERSION)) {
 		rc = err_ssl(ERR_GENERIC, "cannot set up TLS");
 		goto out;
 	}
-	if (SSL_CTX_use_certificate_chain_file(ctx, c->cert) != 1) {
-		rc = err_ssl(ERR_INVALID, "certificate '%s'", c->cert);
+	if (SSL_CTX_use_certificate_chain_file(ctx, cert) != 1) {
+		rc = err_ssl(ERR_INVALID, "certificate '%s'", cert);
 		goto out;
 	}
-	if ((rc = sig_key_load(&key, c->key)) < 0)
+	if ((rc = sig_key_load(&key, key_path)) < 0)
 		goto out;
 	if (SSL_CTX_use_PrivateKey(ctx, sig_key_pkey(key)) != 1 ||
 	    SSL_CTX_check_private_key(ctx) != 1) {
-		rc = err_ssl(ERR_INVALID, "key '%s' does not match certificate '%s'", c->key,
-			     c->cert);
+		rc = err_ssl(ERR_INVALID, "key '%s' does not match certificate '%s'", key_path,
+			     cert);
 		goto out;
 	}
-	if (SSL_CTX_load_verify_locations(ctx, c->ca, NULL) != 1) {
-		rc = err_ssl(ERR_INVALID, "CA file '%s'", c->ca);
+	if (SSL_CTX_load_verify_locations(ctx, ca, NULL) != 1) {
+		rc = err_ssl(ERR_INVALID, "CA file '%s'", ca);
 		goto out;
 	}
+	*out = ctx;
+	ctx = NULL;
+out:
+	sig_key_free(key);
+	SSL_CTX_free(ctx);
+	return rc;
+}
+
+int tls_client_register(const struct tls_client_config *c)
+{
+	git_stream_registration reg = {GIT_STREAM_VERSION, s_init, s_wrap};
+	SSL_CTX *ctx = NULL;
+	int rc;
+
+	if ((rc = tls_ctx_new(&ctx, false, c->cert, c->key, c->ca)) < 0)
+		return rc;
 	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
 	if (git_libgit2_init() < 0 || git_stream_register(GIT_STREAM_TLS, &reg) < 0) {
 		rc = err_git(ERR_GENERIC, "cannot register the TLS stream");
@@ -313,7 +330,6 @@ int tls_client_register(const struct tls_client_config *c)
 	pthread_mutex_unlock(&ctx_mu);
 	ctx = NULL;
 out:
-	sig_key_free(key);
 	SSL_CTX_free(ctx);
 	return rc;
 }

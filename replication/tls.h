@@ -9,7 +9,10 @@
 #ifndef CASELEDGER_TLS_H
 #define CASELEDGER_TLS_H
 
+#include <stdbool.h>
+
 #include <git2.h>
+#include <openssl/ssl.h>
 #include <git2/sys/stream.h>
 
 struct tls_client_config {
@@ -26,6 +29,15 @@ struct tls_client_config {
  * replaces the context (connections already open keep theirs).
  */
 int tls_client_register(const struct tls_client_config *c);
+
+/*
+ * A TLS 1.3-only context (server or client method) presenting cert with the Ed25519 key
+ * in key_path, trusting only the CA certificates in ca (never the system store). The
+ * caller sets the verify mode and owns *out (SSL_CTX_free). ERR_INVALID naming the file
+ * that is wrong; the key file's permissions are checked as sig_key_load does.
+ */
+int tls_ctx_new(SSL_CTX **out, bool server, const char *cert, const char *key_path,
+		const char *ca);
 
 /*
  * Open a TLS connection to host:port (NULL: 443) with the registered context, the same
