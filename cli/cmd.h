@@ -25,8 +25,8 @@ enum {
 };
 
 enum {
-	CMD_LEDGER = 1 << 0,	   /* open the ledger (and its index, caught up) before run */
-	CMD_INDEX = 1 << 1,	   /* needs the index: an index failure fails the command */
+	CMD_LEDGER = 1 << 0,	  /* open the ledger (and its index, caught up) before run */
+	CMD_INDEX = 1 << 1,	  /* needs the index: an index failure fails the command */
 	CMD_NO_CATCH_UP = 1 << 2, /* open the index but leave catching up to the command */
 };
 

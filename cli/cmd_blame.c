@@ -20,8 +20,7 @@ static void print_text(const char *id, const struct schema_type *t, const json_t
 	size_t i;
 
 	printf("%s %s\n", t->name, id);
-	json_array_foreach(entries, i, e)
-	{
+	json_array_foreach (entries, i, e) {
 		const char *field = json_string_value(json_object_get(e, "field"));
 		const char *sig = json_string_value(json_object_get(e, "signature"));
 		const char *reason = json_string_value(json_object_get(e, "reason"));

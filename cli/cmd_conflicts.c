@@ -69,8 +69,7 @@ static void show_text(const json_t *list)
 		printf("no open conflicts\n");
 		return;
 	}
-	json_array_foreach(list, i, c)
-	{
+	json_array_foreach (list, i, c) {
 		const char *base = json_string_value(json_object_get(c, "base"));
 		const char *ours = json_string_value(json_object_get(c, "ours"));
 		const char *theirs = json_string_value(json_object_get(c, "theirs"));

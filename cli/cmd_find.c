@@ -43,8 +43,7 @@ static void print_csv(const struct schema_type *t, const json_t *rows)
 		csv_cell(t->fields[k].name, false);
 	csv_cell("void", false);
 	fputc('\n', stdout);
-	json_array_foreach(rows, i, row)
-	{
+	json_array_foreach (rows, i, row) {
 		const json_t *rec = json_object_get(row, "record");
 
 		csv_cell(json_string_value(json_object_get(rec, "id")), true);
@@ -56,8 +55,7 @@ static void print_csv(const struct schema_type *t, const json_t *rows)
 
 			buf_reset(&v);
 			if (json_is_array(val)) {
-				json_array_foreach(val, j, item)
-				{
+				json_array_foreach (val, j, item) {
 					if (j)
 						buf_addch(&v, ';');
 					out_value(&v, item, NULL);
@@ -82,8 +80,7 @@ static void print_text(const struct schema_type *t, const json_t *rows)
 	const json_t *row;
 	size_t i, k;
 
-	json_array_foreach(rows, i, row)
-	{
+	json_array_foreach (rows, i, row) {
 		const json_t *rec = json_object_get(row, "record");
 
 		printf("%s  %s%s", json_string_value(json_object_get(rec, "id")),
@@ -167,8 +164,8 @@ static int run(struct cmd_ctx *ctx, int argc, char **argv)
 			rc = err_set(ERR_NOMEM, "out of memory");
 			goto out;
 		}
-		json_array_foreach(rows, i, row)
-		    json_array_append(recs, json_object_get(row, "record"));
+		json_array_foreach (rows, i, row)
+			json_array_append(recs, json_object_get(row, "record"));
 		rc = out_json(recs) < 0 ? err_set(ERR_IO, "cannot write the output") : 0;
 	} else {
 		print_text(t, rows);

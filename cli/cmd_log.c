@@ -119,8 +119,7 @@ static void audit_text(const json_t *e)
 	       json_string_value(json_object_get(e, "record")));
 	if (reason && *reason)
 		printf("  reason: %s\n", reason);
-	json_array_foreach(json_object_get(e, "changes"), i, c)
-	{
+	json_array_foreach (json_object_get(e, "changes"), i, c) {
 		buf_reset(&a);
 		buf_reset(&b);
 		out_value(&a, json_object_get(c, "old"), NULL);
@@ -149,7 +148,8 @@ static int audit(struct cmd_ctx *ctx, const struct index_log_filter *f, bool jso
 		rc = out_json(entries) < 0 ? err_set(ERR_IO, "cannot write the output") : 0;
 		goto out;
 	}
-	json_array_foreach(entries, i, e) audit_text(e);
+	json_array_foreach (entries, i, e)
+		audit_text(e);
 out:
 	json_decref(entries);
 	return rc;

@@ -24,8 +24,7 @@ static void print_group(const json_t *g, const char *label)
 		printf(" (+%" JSON_INTEGER_FORMAT " void)",
 		       json_integer_value(json_object_get(g, "void")));
 	fputc('\n', stdout);
-	json_object_foreach((json_t *)json_object_get(g, "sums"), name, sum)
-	{
+	json_object_foreach ((json_t *)json_object_get(g, "sums"), name, sum) {
 		static const struct schema_field money = {.kind = FIELD_MONEY};
 
 		buf_reset(&v);
@@ -74,8 +73,7 @@ static int run(struct cmd_ctx *ctx, int argc, char **argv)
 		rc = out_json(doc) < 0 ? err_set(ERR_IO, "cannot write the output") : 0;
 	} else {
 		if (by)
-			json_array_foreach(json_object_get(doc, "groups"), i, g)
-			{
+			json_array_foreach (json_object_get(doc, "groups"), i, g) {
 				const char *key = json_string_value(json_object_get(g, "key"));
 
 				print_group(g, key ? key : "(none)");

@@ -271,8 +271,7 @@ int tls_client_open(git_stream **out, const char *host, const char *port)
 	return 0;
 }
 
-int tls_ctx_new(SSL_CTX **out, bool server, const char *cert, const char *key_path,
-		const char *ca)
+int tls_ctx_new(SSL_CTX **out, bool server, const char *cert, const char *key_path, const char *ca)
 {
 	struct sig_key *key = NULL;
 	SSL_CTX *ctx = NULL;

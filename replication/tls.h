@@ -36,8 +36,7 @@ int tls_client_register(const struct tls_client_config *c);
  * caller sets the verify mode and owns *out (SSL_CTX_free). ERR_INVALID naming the file
  * that is wrong; the key file's permissions are checked as sig_key_load does.
  */
-int tls_ctx_new(SSL_CTX **out, bool server, const char *cert, const char *key_path,
-		const char *ca);
+int tls_ctx_new(SSL_CTX **out, bool server, const char *cert, const char *key_path, const char *ca);
 
 /*
  * Open a TLS connection to host:port (NULL: 443) with the registered context, the same

@@ -970,8 +970,7 @@ static int catch_up_locked(struct index *ix, struct ledger *l, struct index_prog
 
 	if ((rc = indexed_heads(&have, ix)) < 0)
 		goto out;
-	json_object_foreach_safe(have, tmp, name, v)
-	{
+	json_object_foreach_safe (have, tmp, name, v) {
 		bool found = false;
 
 		for (i = 0; i < n && !found; i++)
@@ -1681,8 +1680,7 @@ int index_blame(json_t **out, struct index *ix, const char *branch, const char *
 			rc = err_set(ERR_NOMEM, "out of memory");
 			break;
 		}
-		json_array_foreach(json_object_get(row, "changes"), i, c)
-		{
+		json_array_foreach (json_object_get(row, "changes"), i, c) {
 			const char *field = json_string_value(json_object_get(c, "field"));
 
 			if (field && json_object_get(rec, field) && !json_object_get(seen, field))
@@ -1693,8 +1691,7 @@ int index_blame(json_t **out, struct index *ix, const char *branch, const char *
 	if (rc == 0 && step != SQLITE_DONE && step != SQLITE_ROW)
 		rc = ix_fail(ix, step, "cannot read the change log");
 	/* In the record's (sorted) key order; the stamp is not a field anyone sets. */
-	json_object_foreach(rec, key, v)
-	{
+	json_object_foreach (rec, key, v) {
 		json_t *row = json_object_get(seen, key), *o;
 
 		if (rc < 0 || strcmp(key, "hlc") == 0)

@@ -172,8 +172,7 @@ int ledger_ref_cas(struct ledger *l, const char *ref, const git_oid *expected, c
  * durably into l's repository: loose up to 512 objects, else as one pack. *nobjects (if
  * given) gets the count.
  */
-int ledger_pack_tree(struct ledger *l, git_repository *from, const git_oid *tree,
-		     size_t *nobjects);
+int ledger_pack_tree(struct ledger *l, git_repository *from, const git_oid *tree, size_t *nobjects);
 
 /* Build a commit message: subject, blank line, reason, blank line, trailers. */
 int ledger_message(struct buf *out, struct ledger *l, const char *subject, const char *reason,

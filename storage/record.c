@@ -164,7 +164,7 @@ static _Thread_local uint64_t id_last_ms;
 static _Thread_local uint32_t id_last_rand;
 
 #define ID_RAND_BITS 30
-#define ID_RAND_MAX ((1u << ID_RAND_BITS) - 1)
+#define ID_RAND_MAX  ((1u << ID_RAND_BITS) - 1)
 
 int record_id_new(char out[RECORD_ID_MAX], const char *prefix, const char *office)
 {

@@ -258,8 +258,9 @@ static bool amend(const char *branch, const char *office, json_t *recs, bool cre
 	L->level = (enum office_level)office_level(office);
 	if (ledger_txn_begin(&t, L, branch) < 0)
 		die("begin on %s", branch);
-	json_array_foreach(recs, i,
-			   rec) if ((rc = ledger_txn_put(&t, rec, create, NULL)) < 0) break;
+	json_array_foreach (recs, i, rec)
+		if ((rc = ledger_txn_put(&t, rec, create, NULL)) < 0)
+			break;
 	if (rc == ERR_INVALID || rc == ERR_DENIED || (rc == 0 && t.nchanges == 0)) {
 		err_clear();
 		ok = false;
@@ -338,8 +339,7 @@ static void step_resolve(struct history *h)
 	const char *take;
 	size_t i;
 
-	json_array_foreach(recs, i, rec)
-	{
+	json_array_foreach (recs, i, rec) {
 		const char *st = json_string_value(json_object_get(rec, "status"));
 
 		if (strncmp(json_string_value(json_object_get(rec, "id")), "X-", 2) == 0 && st &&
@@ -387,8 +387,9 @@ static json_t *find_id(json_t *recs, const char *id)
 	json_t *rec;
 	size_t i;
 
-	json_array_foreach(recs, i, rec) if (strcmp(json_string_value(json_object_get(rec, "id")),
-						    id) == 0) return rec;
+	json_array_foreach (recs, i, rec)
+		if (strcmp(json_string_value(json_object_get(rec, "id")), id) == 0)
+			return rec;
 	return NULL;
 }
 
@@ -418,8 +419,7 @@ static bool accounted(json_t *merged, const char *message, const char *id, const
 	size_t i;
 	bool found = false;
 
-	json_array_foreach(merged, i, rec)
-	{
+	json_array_foreach (merged, i, rec) {
 		const char *r = json_string_value(json_object_get(rec, "record"));
 		const char *f = json_string_value(json_object_get(rec, "field"));
 		const char *o = json_string_value(json_object_get(rec, "ours"));
@@ -466,8 +466,7 @@ static void check_nothing_lost(const struct merge_result *r, const git_oid *o, c
 
 		side = all_records(git_tree_id(st));
 		git_tree_free(st);
-		json_array_foreach(side, i, rec)
-		{
+		json_array_foreach (side, i, rec) {
 			const char *id = json_string_value(json_object_get(rec, "id"));
 			json_t *m = find_id(merged, id), *v;
 			const char *key;
@@ -478,10 +477,11 @@ static void check_nothing_lost(const struct merge_result *r, const git_oid *o, c
 			/* every field this side has or cleared */
 			json_t *keys = json_object();
 
-			json_object_foreach(rec, key, v) json_object_set(keys, key, json_null());
-			json_object_foreach(m, key, v) json_object_set(keys, key, json_null());
-			json_object_foreach(keys, key, v)
-			{
+			json_object_foreach (rec, key, v)
+				json_object_set(keys, key, json_null());
+			json_object_foreach (m, key, v)
+				json_object_set(keys, key, json_null());
+			json_object_foreach (keys, key, v) {
 				const json_t *sv = json_object_get(rec, key);
 				const json_t *mv = json_object_get(m, key);
 				const struct schema_field *f = schema_field_find(type, key);
@@ -543,8 +543,9 @@ static void check_valid(const git_oid *tree)
 	json_t *recs = all_records(tree), *rec;
 	size_t i;
 
-	json_array_foreach(recs, i, rec) if (schema_check(L->schema, rec) < 0)
-	    die("invalid record after merge: %s", err_msg());
+	json_array_foreach (recs, i, rec)
+		if (schema_check(L->schema, rec) < 0)
+			die("invalid record after merge: %s", err_msg());
 	json_decref(recs);
 }
 
@@ -577,7 +578,8 @@ static bool step_merge(struct history *h, int a, int b)
 		check_valid(&r.tree);
 		check_nothing_lost(&r, &o, &t);
 	}
-	if (merge_branches_ext(&again, L, h->copy[a], &t, &forged) < 0 || again.outcome != MERGE_UP_TO_DATE)
+	if (merge_branches_ext(&again, L, h->copy[a], &t, &forged) < 0 ||
+	    again.outcome != MERGE_UP_TO_DATE)
 		die("idempotence: merging %s into %s again did something", h->copy[b], h->copy[a]);
 	git_tree_free(tt);
 	merge_result_release(&r);

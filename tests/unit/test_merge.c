@@ -108,8 +108,7 @@ static git_oid put_as(struct ledger *l, const char *branch, const char *office, 
 		json_array_append_new(a, v);
 		v = a;
 	}
-	json_array_foreach(v, i, item)
-	{
+	json_array_foreach (v, i, item) {
 		json_t *rec = NULL;
 
 		if (!create &&
@@ -119,8 +118,9 @@ static git_oid put_as(struct ledger *l, const char *branch, const char *office, 
 			const char *k;
 			json_t *x;
 			void *tmp;
-			json_object_foreach_safe(rec, tmp, k, x) if (json_is_null(x))
-			    json_object_del(rec, k);
+			json_object_foreach_safe (rec, tmp, k, x)
+				if (json_is_null(x))
+					json_object_del(rec, k);
 		} else {
 			rec = json_incref(item);
 		}
