@@ -1,6 +1,7 @@
 # Shared set-up for integration tests: a private temp dir, the caseledger under test,
 # and assertions. Source it first; each test is a plain sh script run by `make check`.
 set -eu
+exec </dev/null # CI runs with no standard input; tests never read it
 
 : "${top_srcdir:=$(cd "$(dirname "$0")/../.." && pwd)}"
 : "${top_builddir:=$top_srcdir}"
