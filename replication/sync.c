@@ -70,50 +70,6 @@ static int verify_cb(const git_oid *id, git_object_t type, const char *name, voi
 	return v->p->verify(v->l->repo, v->branch, id, NULL, v->p->verify_payload);
 }
 
-/* Every local ref head (heads and remotes): what needs no verification again. */
-static int local_heads(git_oid **out, size_t *n, git_repository *repo)
-{
-	git_reference_iterator *it = NULL;
-	git_reference *ref = NULL;
-	git_oid *ids = NULL, *g;
-	size_t cap = 0;
-	int rc = 0, k;
-
-	*n = 0;
-	if (git_reference_iterator_new(&it, repo) < 0) {
-		rc = err_git(ERR_IO, "cannot list refs");
-		goto out;
-	}
-	while ((k = git_reference_next(&ref, it)) == 0) {
-		if (git_reference_target(ref) &&
-		    (strncmp(git_reference_name(ref), "refs/heads/", 11) == 0 ||
-		     strncmp(git_reference_name(ref), "refs/remotes/", 13) == 0)) {
-			if (*n == cap) {
-				cap = cap ? cap * 2 : 16;
-				if (!(g = realloc(ids, cap * sizeof(*ids)))) {
-					rc = err_set(ERR_NOMEM, "out of memory");
-					goto out;
-				}
-				ids = g;
-			}
-			git_oid_cpy(&ids[(*n)++], git_reference_target(ref));
-		}
-		git_reference_free(ref);
-		ref = NULL;
-	}
-	if (k != GIT_ITEROVER)
-		rc = err_git(ERR_IO, "cannot list refs");
-out:
-	git_reference_free(ref);
-	git_reference_iterator_free(it);
-	if (rc < 0) {
-		free(ids);
-		ids = NULL;
-	}
-	*out = ids;
-	return rc;
-}
-
 int sync_fetch(git_oid *out, struct ledger *l, const struct sync_peer *p, const char *branch)
 {
 	git_fetch_options fo;
@@ -153,7 +109,7 @@ int sync_fetch(git_oid *out, struct ledger *l, const struct sync_peer *p, const 
 		goto out;
 	}
 	/* verify what is new to this ledger before anything points at it */
-	if ((rc = local_heads(&have, &nhave, l->repo)) < 0 ||
+	if ((rc = xfer_ref_heads(&have, &nhave, l->repo, true)) < 0 ||
 	    (rc = xfer_walk(l->repo, out, 1, have, nhave, verify_cb, &vw)) < 0) {
 		if (rc != ERR_NOMEM && rc != ERR_IO)
 			err_prefix("branch '%s' from '%s' refused", branch, p->url);

@@ -949,8 +949,7 @@ static int check_cb(const git_oid *id, git_object_t type, const char *name, void
 	return rc;
 }
 
-/* The head of every branch (any scope). */
-static int repo_heads(git_oid **out, size_t *n, git_repository *repo)
+int xfer_ref_heads(git_oid **out, size_t *n, git_repository *repo, bool remotes)
 {
 	git_reference_iterator *it = NULL;
 	git_reference *ref = NULL;
@@ -959,12 +958,16 @@ static int repo_heads(git_oid **out, size_t *n, git_repository *repo)
 	int rc = 0, k;
 
 	*n = 0;
-	if (git_reference_iterator_glob_new(&it, repo, "refs/heads/*") < 0) {
-		rc = err_git(ERR_IO, "cannot list branches");
+	if (git_reference_iterator_new(&it, repo) < 0) {
+		rc = err_git(ERR_IO, "cannot list refs");
 		goto out;
 	}
 	while ((k = git_reference_next(&ref, it)) == 0) {
-		if (git_reference_target(ref)) {
+		const char *name = git_reference_name(ref);
+
+		if (git_reference_target(ref) &&
+		    (strncmp(name, "refs/heads/", 11) == 0 ||
+		     (remotes && strncmp(name, "refs/remotes/", 13) == 0))) {
 			if (*n == cap) {
 				cap = cap ? cap * 2 : 16;
 				if (!(g = realloc(ids, cap * sizeof(*ids)))) {
@@ -979,7 +982,7 @@ static int repo_heads(git_oid **out, size_t *n, git_repository *repo)
 		ref = NULL;
 	}
 	if (k != GIT_ITEROVER)
-		rc = err_git(ERR_IO, "cannot list branches");
+		rc = err_git(ERR_IO, "cannot list refs");
 out:
 	git_reference_free(ref);
 	git_reference_iterator_free(it);
@@ -1151,7 +1154,7 @@ int xfer_receive_pack(struct buf *out, struct ledger *l, const struct xfer_hooks
 	sideband = cap_has(caps, "side-band-64k");
 
 	/* the commands by themselves */
-	if ((rc = repo_heads(&heads, &nheads, l->repo)) < 0)
+	if ((rc = xfer_ref_heads(&heads, &nheads, l->repo, false)) < 0)
 		goto out;
 	for (i = 0; i < p.ncmds; i++) {
 		struct xfer_command *c = &p.cmds[i];

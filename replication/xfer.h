@@ -142,4 +142,11 @@ int xfer_walk(git_repository *repo, const git_oid *tips, size_t ntips, const git
 int xfer_pack_insert(git_packbuilder *pb, git_repository *repo, const git_oid *tips, size_t ntips,
 		     const git_oid *hide, size_t nhide);
 
+/*
+ * The head of every branch (refs/heads/ *, any scope) and, with remotes, of every
+ * tracking ref (refs/remotes/ *): what a pack need not send again, or what needs no
+ * verification again. *out is malloc'ed (free), *n its length.
+ */
+int xfer_ref_heads(git_oid **out, size_t *n, git_repository *repo, bool remotes);
+
 #endif
