@@ -22,52 +22,11 @@
 #include <unistd.h>
 
 #include "err.h"
+#include "benchlib.h"
 #include "ledger.h"
 
 #define OFFICE "120112001001"
 #define BLOCK  50
-
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static void die(const char *what)
-{
-	fprintf(stderr, "bench_amend: %s: %s\n", what, err_msg());
-	exit(1);
-}
-
-/* One commit holding n visit records; their ids into ids[]. */
-static void import(struct ledger *l, size_t n, char (*ids)[RECORD_ID_MAX])
-{
-	struct ledger_commit_info info = {"bench: import visits", "benchmark data", "bench"};
-	struct ledger_txn t;
-	git_oid commit;
-	size_t i;
-
-	if (ledger_txn_begin(&t, l, NULL) < 0)
-		die("begin import");
-	for (i = 0; i < n; i++) {
-		char id[RECORD_ID_MAX];
-		json_t *rec;
-
-		snprintf(id, sizeof(id), "V-%s-B%012zu", OFFICE, i);
-		memcpy(ids[i], id, sizeof(id));
-		rec = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "id", id, "type", "visit", "date",
-				"2026-11-29", "kind", "home", "worker", "grid worker 7", "notes",
-				"routine visit, household well");
-		if (!rec || ledger_txn_put(&t, rec, true, NULL) < 0)
-			die("stage import");
-		json_decref(rec);
-	}
-	if (ledger_txn_commit(&t, &info, &commit) < 0)
-		die("commit import");
-	ledger_txn_release(&t);
-}
 
 static const char *pick(char (*ids)[RECORD_ID_MAX], size_t n, size_t i)
 {
@@ -79,7 +38,7 @@ static double run_ours(struct ledger *l, char (*ids)[RECORD_ID_MAX], size_t n, s
 {
 	struct ledger_commit_info info = {NULL, "benchmark amendment", "bench"};
 	char subject[128];
-	double t0 = now_s();
+	double t0 = bench_now();
 	size_t i;
 
 	for (i = from; i < to; i++) {
@@ -93,15 +52,15 @@ static double run_ours(struct ledger *l, char (*ids)[RECORD_ID_MAX], size_t n, s
 		info.subject = subject;
 		if (ledger_txn_begin(&t, l, NULL) < 0 ||
 		    ledger_txn_get(&rec, &t, pick(ids, n, i)) < 0)
-			die("ours: read");
+			bench_die("ours: read");
 		json_object_set_new(rec, "notes", json_string(note));
 		if (ledger_txn_put(&t, rec, false, NULL) < 0 ||
 		    ledger_txn_commit(&t, &info, &commit) < 0)
-			die("ours: commit");
+			bench_die("ours: commit");
 		json_decref(rec);
 		ledger_txn_release(&t);
 	}
-	return now_s() - t0;
+	return bench_now() - t0;
 }
 
 /* The blobs raw writes: the same edit, encoded up front (raw libgit2 does no JSON). */
@@ -113,18 +72,18 @@ static char **raw_blobs(struct ledger *l, char (*ids)[RECORD_ID_MAX], size_t n, 
 	size_t i;
 
 	if (!blobs || ledger_resolve(&c, l, OFFICE) < 0 || git_commit_tree(&tree, c) < 0)
-		die("raw: prepare");
+		bench_die("raw: prepare");
 	for (i = 0; i < m; i++) {
 		json_t *rec = NULL;
 		struct buf b = BUF_INIT;
 		char note[64];
 
 		if (ledger_read(&rec, l, tree, pick(ids, n, i)) < 0)
-			die("raw: read");
+			bench_die("raw: read");
 		snprintf(note, sizeof(note), "raw follow-up %zu", i);
 		json_object_set_new(rec, "notes", json_string(note));
 		if (record_encode(&b, rec) < 0)
-			die("raw: encode");
+			bench_die("raw: encode");
 		blobs[i] = buf_detach(&b, NULL);
 		json_decref(rec);
 	}
@@ -146,11 +105,11 @@ static double run_raw(struct ledger *l, git_oid *head, char (*ids)[RECORD_ID_MAX
 
 	if (from == 0) {
 		if (git_reference_create(&r, repo, ref, head, 1, "bench") < 0)
-			die("raw: branch");
+			bench_die("raw: branch");
 		git_reference_free(r);
 	}
 	git_signature_now(&who, "bench", "bench@caseledger");
-	t0 = now_s();
+	t0 = bench_now();
 	for (i = from; i < to; i++) {
 		git_commit *parent = NULL;
 		git_tree *tree = NULL;
@@ -162,19 +121,19 @@ static double run_raw(struct ledger *l, git_oid *head, char (*ids)[RECORD_ID_MAX
 		record_path(path, "visit", pick(ids, n, i));
 		if (git_commit_lookup(&parent, repo, head) < 0 ||
 		    git_commit_tree(&tree, parent) < 0 || git_tree_entry_bypath(&e, tree, path) < 0)
-			die("raw: lookup");
+			bench_die("raw: lookup");
 		up.action = GIT_TREE_UPDATE_UPSERT;
 		up.filemode = GIT_FILEMODE_BLOB;
 		up.path = path;
 		if (git_blob_create_from_buffer(&up.id, repo, blobs[i], strlen(blobs[i])) < 0 ||
 		    git_tree_create_updated(&tree_id, repo, tree, 1, &up) < 0)
-			die("raw: trees");
+			bench_die("raw: trees");
 		git_tree_free(tree);
 		if (git_tree_lookup(&tree, repo, &tree_id) < 0 ||
 		    git_commit_create(&commit, repo, NULL, who, who, NULL, "raw amendment", tree, 1,
 				      (const git_commit **)&parent) < 0 ||
 		    git_reference_create_matching(&r, repo, ref, &commit, 1, head, "bench") < 0)
-			die("raw: commit");
+			bench_die("raw: commit");
 		git_reference_free(r);
 		*head = commit;
 		git_tree_entry_free(e);
@@ -182,7 +141,7 @@ static double run_raw(struct ledger *l, git_oid *head, char (*ids)[RECORD_ID_MAX
 		git_commit_free(parent);
 	}
 	git_signature_free(who);
-	return now_s() - t0;
+	return bench_now() - t0;
 }
 
 int main(int argc, char **argv)
@@ -221,14 +180,16 @@ int main(int argc, char **argv)
 	io.office = OFFICE;
 	io.operator= "bench";
 	if (ledger_init(&io) < 0 || ledger_open(&l, dir) < 0)
-		die("init");
+		bench_die("init");
 	if (!(ids = calloc(n, sizeof(*ids))))
-		die("memory");
-	t0 = now_s();
-	import(l, n, ids);
-	t_import = now_s() - t0;
+		bench_die("memory");
+	t0 = bench_now();
+	bench_import(l, NULL, 0, n, 0, bench_visit, OFFICE);
+	for (i = 0; i < n; i++)
+		bench_visit_id(ids[i], OFFICE, i);
+	t_import = bench_now() - t0;
 	if (ledger_head(&start, l, OFFICE) < 0)
-		die("head");
+		bench_die("head");
 	blobs = raw_blobs(l, ids, n, m);
 	/* Alternate blocks so both see the same disk and cache conditions. */
 	ours = raw = 0;

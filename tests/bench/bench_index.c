@@ -31,25 +31,12 @@
 
 #include "err.h"
 #include "index.h"
+#include "benchlib.h"
 #include "ledger.h"
 
 #define OFFICE "120112001001"
 
 extern char **environ;
-
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static void die(const char *what)
-{
-	fprintf(stderr, "bench_index: %s: %s\n", what, err_msg());
-	exit(1);
-}
 
 static const char *const surnames[] = {"Han",  "Li",	"Wang", "Zhang", "Liu", "Chen", "Yang",
 				       "Zhao", "Huang", "Zhou", "Wu",	 "Xu",	"Sun",	"Ma"};
@@ -85,34 +72,26 @@ static void person_name(char *out, size_t n, size_t i)
  */
 #define IMPORT_CHUNK 50000
 
+/* Person i: a valid resident ID number and a name from the lists above. */
+static json_t *person(size_t i, void *payload)
+{
+	char id[RECORD_ID_MAX], idn[24], name[64];
+
+	snprintf(id, sizeof(id), "P-%s-B%012zu", OFFICE, i);
+	id_number(idn, i);
+	person_name(name, sizeof(name), i);
+	return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "id", id, "type", "person", "name",
+			 name, "id_type", "resident-id", "id_number", idn, "sex",
+			 i % 2 ? "male" : "female", "category", "none");
+}
+
 static void import(struct ledger *l, size_t n, char (*ids)[RECORD_ID_MAX])
 {
-	struct ledger_commit_info info = {"bench: import persons", "benchmark data", "bench"};
-	struct ledger_txn t;
-	git_oid commit;
 	size_t i;
 
-	for (i = 0; i < n; i++) {
-		char idn[24], name[64];
-		json_t *rec;
-
-		if (i % IMPORT_CHUNK == 0 && ledger_txn_begin(&t, l, NULL) < 0)
-			die("begin import");
+	bench_import(l, NULL, 0, n, IMPORT_CHUNK, person, NULL);
+	for (i = 0; i < n; i++)
 		snprintf(ids[i], RECORD_ID_MAX, "P-%s-B%012zu", OFFICE, i);
-		id_number(idn, i);
-		person_name(name, sizeof(name), i);
-		rec = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "id", ids[i], "type",
-				"person", "name", name, "id_type", "resident-id", "id_number", idn,
-				"sex", i % 2 ? "male" : "female", "category", "none");
-		if (!rec || ledger_txn_put(&t, rec, true, NULL) < 0)
-			die("stage import");
-		json_decref(rec);
-		if (i + 1 == n || (i + 1) % IMPORT_CHUNK == 0) {
-			if (ledger_txn_commit(&t, &info, &commit) < 0)
-				die("commit import");
-			ledger_txn_release(&t);
-		}
-	}
 }
 
 static void amend(struct ledger *l, const char *id, size_t k)
@@ -125,10 +104,10 @@ static void amend(struct ledger *l, const char *id, size_t k)
 
 	snprintf(phone, sizeof(phone), "138%08zu", k);
 	if (ledger_txn_begin(&t, l, NULL) < 0 || ledger_txn_get(&rec, &t, id) < 0)
-		die("amend: read");
+		bench_die("amend: read");
 	json_object_set_new(rec, "phone", json_string(phone));
 	if (ledger_txn_put(&t, rec, false, NULL) < 0 || ledger_txn_commit(&t, &info, &commit) < 0)
-		die("amend: commit");
+		bench_die("amend: commit");
 	json_decref(rec);
 	ledger_txn_release(&t);
 }
@@ -211,14 +190,14 @@ static double reference(const char *dir, double *scan_s, size_t *rows)
 			 NULL, NULL, NULL),
 	    "create bare tables");
 	copy_rows(src, NULL); /* warm the page cache for both passes */
-	t0 = now_s();
+	t0 = bench_now();
 	*rows = copy_rows(src, NULL);
-	*scan_s = now_s() - t0;
-	t0 = now_s();
+	*scan_s = bench_now() - t0;
+	t0 = bench_now();
 	sql_ok(dst, sqlite3_exec(dst, "BEGIN", NULL, NULL, NULL), "begin");
 	copy_rows(src, dst);
 	sql_ok(dst, sqlite3_exec(dst, "COMMIT", NULL, NULL, NULL), "commit");
-	total = now_s() - t0;
+	total = bench_now() - t0;
 	sqlite3_close(src);
 	sqlite3_close(dst);
 	unlink(dst_path);
@@ -234,7 +213,7 @@ static double reference(const char *dir, double *scan_s, size_t *rows)
 static double find_in_process(struct index *ix, struct ledger *l, size_t n, size_t q, bool by_name,
 			      size_t *hits)
 {
-	double t0 = now_s();
+	double t0 = bench_now();
 	size_t k;
 
 	*hits = 0;
@@ -253,11 +232,11 @@ static double find_in_process(struct index *ix, struct ledger *l, size_t n, size
 			c = (struct index_cond){"id_number", INDEX_EQ, value};
 		}
 		if (index_find(&rows, ix, l, "person", &c, 1, NULL, 50) < 0)
-			die("find");
+			bench_die("find");
 		*hits += json_array_size(rows);
 		json_decref(rows);
 	}
-	return (now_s() - t0) / (double)q;
+	return (bench_now() - t0) / (double)q;
 }
 
 static double find_cli(const char *cli, const char *dir, size_t n, size_t q, bool by_name)
@@ -268,7 +247,7 @@ static double find_cli(const char *cli, const char *dir, size_t n, size_t q, boo
 
 	posix_spawn_file_actions_init(&fa);
 	posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
-	t0 = now_s();
+	t0 = bench_now();
 	for (k = 0; k < q; k++) {
 		size_t i = (k * 104729u + 7u) % n;
 		char value[64], cond[96];
@@ -296,7 +275,7 @@ static double find_cli(const char *cli, const char *dir, size_t n, size_t q, boo
 			exit(1);
 		}
 	}
-	t0 = (now_s() - t0) / (double)q;
+	t0 = (bench_now() - t0) / (double)q;
 	posix_spawn_file_actions_destroy(&fa);
 	return t0;
 }
@@ -350,24 +329,24 @@ int main(int argc, char **argv)
 	io.office = OFFICE;
 	io.operator= "bench";
 	if (ledger_init(&io) < 0 || ledger_open(&l, dir) < 0)
-		die("init");
+		bench_die("init");
 	if (!(ids = calloc(n, sizeof(*ids))))
-		die("memory");
-	t0 = now_s();
+		bench_die("memory");
+	t0 = bench_now();
 	import(l, n, ids);
-	t_import = now_s() - t0;
+	t_import = bench_now() - t0;
 	if (index_open(&ix, l) < 0)
-		die("open index");
+		bench_die("open index");
 
-	t0 = now_s();
+	t0 = bench_now();
 	if (index_rebuild(ix, l, &p) < 0)
-		die("reindex");
-	t_reindex = now_s() - t0;
+		bench_die("reindex");
+	t_reindex = bench_now() - t0;
 	index_free(ix);
 	ix = NULL;
 	t_ref = reference(dir, &t_scan, &rows);
 	if (index_open(&ix, l) < 0)
-		die("open index");
+		bench_die("open index");
 	printf("records %zu: import %.2f s; index %ld KB (+ WAL %ld KB)\n", n, t_import,
 	       file_kb(dir, "index.db"), file_kb(dir, "index.db-wal"));
 	printf("records %zu: reindex %.2f s (%zu changes, %zu rows); bare SQLite inserts of the "
@@ -390,22 +369,22 @@ int main(int argc, char **argv)
 		       n, f_id * 1e3, f_name * 1e3);
 	}
 
-	t0 = now_s();
+	t0 = bench_now();
 	for (i = 0; i < m; i++)
 		amend(l, ids[(i * 7919u + 13u) % n], i);
-	t_amend = now_s() - t0;
-	t0 = now_s();
+	t_amend = bench_now() - t0;
+	t0 = bench_now();
 	if (index_catch_up(ix, l, &p) < 0)
-		die("catch-up");
-	t_catch = now_s() - t0;
+		bench_die("catch-up");
+	t_catch = bench_now() - t0;
 	printf("records %zu: catch-up after %zu amendments %.3f s (%.3f ms/amendment; %zu "
 	       "commits, %zu changes); making them took %.2f s\n",
 	       n, m, t_catch, t_catch * 1e3 / (double)m, p.commits, p.changes, t_amend);
 	amend(l, ids[n / 2], m + 1);
-	t0 = now_s();
+	t0 = bench_now();
 	if (index_catch_up(ix, l, &p) < 0)
-		die("catch-up one");
-	t_one = now_s() - t0;
+		bench_die("catch-up one");
+	t_one = bench_now() - t0;
 	printf("records %zu: catch-up after 1 amendment %.3f ms\n", n, t_one * 1e3);
 
 	index_free(ix);

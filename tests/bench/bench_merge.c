@@ -25,32 +25,19 @@
 #include <time.h>
 
 #include "err.h"
+#include "benchlib.h"
 #include "ledger.h"
 #include "merge.h"
 
 #define OFFICE "120112001001"
 #define THEIRS "120112001002"
 
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static void die(const char *what)
-{
-	fprintf(stderr, "bench_merge: %s: %s\n", what, err_msg());
-	exit(1);
-}
-
 static void id_of(char out[RECORD_ID_MAX], size_t i)
 {
 	snprintf(out, RECORD_ID_MAX, "%s-%s-B%012zu", i % 2 ? "P" : "V", OFFICE, i);
 }
 
-static json_t *record(size_t i)
+static json_t *record(size_t i, void *payload)
 {
 	char id[RECORD_ID_MAX];
 
@@ -63,31 +50,6 @@ static json_t *record(size_t i)
 			 "routine visit, household well");
 }
 
-/* Records [from, to) in transactions of at most chunk puts (each above 512: one pack). */
-static void import(struct ledger *l, size_t from, size_t to, size_t chunk)
-{
-	struct ledger_commit_info info = {"bench: import", "benchmark data", "bench"};
-	size_t i, j;
-
-	for (i = from; i < to; i += chunk) {
-		struct ledger_txn t;
-		git_oid commit;
-
-		if (ledger_txn_begin(&t, l, NULL) < 0)
-			die("begin import");
-		for (j = i; j < to && j < i + chunk; j++) {
-			json_t *rec = record(j);
-
-			if (!rec || ledger_txn_put(&t, rec, true, NULL) < 0)
-				die("stage import");
-			json_decref(rec);
-		}
-		if (ledger_txn_commit(&t, &info, &commit) < 0)
-			die("commit import");
-		ledger_txn_release(&t);
-	}
-}
-
 /* One commit on branch changing records [from, to). */
 static git_oid change(struct ledger *l, const char *branch, size_t from, size_t to, const char *tag)
 {
@@ -97,22 +59,22 @@ static git_oid change(struct ledger *l, const char *branch, size_t from, size_t 
 	size_t i;
 
 	if (ledger_txn_begin(&t, l, branch) < 0)
-		die("begin changes");
+		bench_die("begin changes");
 	for (i = from; i < to; i++) {
 		char id[RECORD_ID_MAX], text[64];
 		json_t *rec = NULL;
 
 		id_of(id, i);
 		if (ledger_txn_get(&rec, &t, id) < 0)
-			die("read");
+			bench_die("read");
 		snprintf(text, sizeof(text), "%s %zu", tag, i);
 		json_object_set_new(rec, i % 2 ? "name" : "notes", json_string(text));
 		if (ledger_txn_put(&t, rec, false, NULL) < 0)
-			die("stage change");
+			bench_die("stage change");
 		json_decref(rec);
 	}
 	if (ledger_txn_commit(&t, &info, &commit) < 0)
-		die("commit changes");
+		bench_die("commit changes");
 	ledger_txn_release(&t);
 	return commit;
 }
@@ -173,13 +135,13 @@ int main(int argc, char **argv)
 	io.office = OFFICE;
 	io.operator= "bench";
 	if (ledger_init(&io) < 0 || ledger_open(&l, dir) < 0)
-		die("init");
-	t0 = now_s();
-	import(l, 0, n, 10000);
-	t_import = now_s() - t0;
+		bench_die("init");
+	t0 = bench_now();
+	bench_import(l, NULL, 0, n, 10000, record, NULL);
+	t_import = bench_now() - t0;
 	if (ledger_head(&base, l, OFFICE) < 0 ||
 	    git_reference_create(&ref, l->repo, "refs/heads/" THEIRS, &base, 0, "bench") < 0)
-		die("branch");
+		bench_die("branch");
 	git_reference_free(ref);
 	/* ours: [0, m); theirs: [m - k, 2m - k): k records on both sides */
 	ours = change(l, OFFICE, 0, m, "ours");
@@ -191,22 +153,22 @@ int main(int argc, char **argv)
 	snprintf(work, sizeof(work), "%s.git-work", dir);
 	if (sh("git clone -q --no-checkout '%s' '%s' && git -C '%s' checkout -q --detach %s", dir,
 	       work, work, ours_hex) != 0)
-		die("git clone");
+		bench_die("git clone");
 
-	t0 = now_s();
+	t0 = bench_now();
 	if (merge_commits(&dry, l, &ours, &theirs, false) < 0)
-		die("merge (dry)");
-	t_dry = now_s() - t0;
-	t0 = now_s();
+		bench_die("merge (dry)");
+	t_dry = bench_now() - t0;
+	t0 = bench_now();
 	if (merge_branches(&r, l, OFFICE, &theirs) < 0)
-		die("merge");
-	t_ours = now_s() - t0;
+		bench_die("merge");
+	t_ours = bench_now() - t0;
 
-	t0 = now_s();
+	t0 = bench_now();
 	git_rc = sh("git -C '%s' -c merge.conflictstyle=merge -c user.name=bench "
 		    "-c user.email=bench@x merge -q --no-edit %s >/dev/null 2>&1",
 		    work, theirs_hex);
-	t_git = now_s() - t0;
+	t_git = bench_now() - t0;
 	{
 		char cmd[4200];
 
@@ -219,7 +181,7 @@ int main(int argc, char **argv)
 		}
 	}
 	if (!git_oid_equal(&dry.tree, &r.tree))
-		die("dry run and merge disagree");
+		bench_die("dry run and merge disagree");
 	printf("ledger: %zu records (import %.1f s); ours changed %zu, theirs %zu, both %zu\n", n,
 	       t_import, m, m, k);
 	printf("caseledger merge: %.3f s (tree only, nothing written: %.3f s): %zu records "

@@ -20,55 +20,8 @@
 #include <time.h>
 
 #include "err.h"
+#include "benchlib.h"
 #include "ledger.h"
-
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-/* The id of record i of the bulk import on branch office. */
-static void bulk_id(char out[RECORD_ID_MAX], const char *office, size_t i)
-{
-	snprintf(out, RECORD_ID_MAX, "V-%s-B%012zu", office, i);
-}
-
-/* One transaction, one commit: n visit records on l's own branch. */
-static int import(struct ledger *l, size_t n)
-{
-	struct ledger_commit_info info = {"bench: import visits", "benchmark data", "bench"};
-	struct ledger_txn t;
-	git_oid commit;
-	size_t i;
-	int rc;
-
-	if ((rc = ledger_txn_begin(&t, l, NULL)) < 0)
-		return rc;
-	for (i = 0; i < n; i++) {
-		char id[RECORD_ID_MAX];
-		json_t *rec;
-
-		bulk_id(id, l->office, i);
-		rec = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "id", id, "type", "visit", "date",
-				"2026-11-29", "kind", "home", "worker", "grid worker 7", "notes",
-				"routine visit, household well");
-		if (!rec) {
-			rc = err_set(ERR_NOMEM, "out of memory");
-			goto out;
-		}
-		rc = ledger_txn_put(&t, rec, true, NULL);
-		json_decref(rec);
-		if (rc < 0)
-			goto out;
-	}
-	rc = ledger_txn_commit(&t, &info, &commit);
-out:
-	ledger_txn_release(&t);
-	return rc;
-}
 
 /* m amendments (one signed commit each) of records of the bulk import on branch. */
 static int amend(struct ledger *l, const char *branch, size_t n, size_t m, const char *tag)
@@ -83,7 +36,7 @@ static int amend(struct ledger *l, const char *branch, size_t n, size_t m, const
 		json_t *rec = NULL;
 		git_oid commit;
 
-		bulk_id(id, branch, (i * 7919u + 13u) % n);
+		bench_visit_id(id, branch, (i * 7919u + 13u) % n);
 		snprintf(note, sizeof(note), "%s follow-up %zu", tag, i);
 		snprintf(subject, sizeof(subject), "amend %s: notes", id);
 		info.subject = subject;
@@ -137,9 +90,10 @@ int main(int argc, char **argv)
 		fprintf(stderr, "bench_sync: %s\n", err_msg());
 		return 1;
 	}
-	t0 = now_s();
+	t0 = bench_now();
+	rc = 0;
 	if (mode[0] == 'i')
-		rc = import(l, n);
+		bench_import(l, NULL, 0, n, 0, bench_visit, l->office);
 	else
 		rc = amend(l, branch ? branch : l->office, n, m, tag);
 	if (rc < 0) {
@@ -147,7 +101,7 @@ int main(int argc, char **argv)
 		ledger_free(l);
 		return 1;
 	}
-	printf("%s %.3f s\n", mode, now_s() - t0);
+	printf("%s %.3f s\n", mode, bench_now() - t0);
 	ledger_free(l);
 	return 0;
 usage:
