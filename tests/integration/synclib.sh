@@ -155,3 +155,17 @@ sgit() {
 	GIT_SSL_CAINFO="$T/ca/ca.pem" git -c http.sslCert="$c" -c http.sslKey="$k" \
 		-c http.sslCAInfo="$T/ca/ca.pem" -c protocol.version=2 "$@"
 }
+
+# head_of OFFICE BRANCH: the head of BRANCH in $T/OFFICE, or "none".
+head_of() { git -C "$T/$1" rev-parse --verify -q "refs/heads/$2" || echo none; }
+
+# wait_eq CMD WANT WHAT: poll (up to 15 s) until CMD prints WANT; push-through and
+# other daemon work is asynchronous.
+wait_eq() {
+	i=0
+	while [ "$(eval "$1" 2>/dev/null)" != "$2" ]; do
+		i=$((i + 1))
+		[ $i -lt 300 ] || fail "$3: got '$(eval "$1" 2>&1)', wanted '$2'"
+		sleep 0.05
+	done
+}

@@ -21,16 +21,6 @@ for c in c1 c2; do
 	start $c
 done
 
-# wait_eq CMD WANT WHAT: poll until CMD prints WANT (push-through is asynchronous)
-wait_eq() {
-	i=0
-	while [ "$(eval "$1" 2>/dev/null)" != "$2" ]; do
-		i=$((i + 1))
-		[ $i -lt 200 ] || fail "$3: got '$(eval "$1" 2>&1)', wanted '$2'"
-		sleep 0.05
-	done
-}
-head_of() { git -C "$T/$1" rev-parse --verify -q "refs/heads/$2" || echo none; }
 
 say "offline amendments on both communities and the district"
 for c in c1 c2; do

@@ -15,7 +15,6 @@ dsync() {
 	cl -C "$T/dist" sync --parent "$URL" --parent-name city --cert "$T/dist.pem" \
 		--ca "$T/ca/ca.pem" "$@"
 }
-head_of() { git -C "$T/$1" rev-parse --verify -q "refs/heads/$2" || echo none; }
 
 say "a new branch and then an amendment are pushed"
 CASELEDGER_DIR=$T/dist cl add person name="Zhang San" id_number=11010519491231002X >/dev/null

@@ -41,7 +41,6 @@ csync() { # csync PORT: sync c1 in-process with the city at PORT
 	cl -C "$T/c1" sync --parent "https://127.0.0.1:$1/ledger" --parent-name city \
 		--cert "$T/c1.pem" --ca "$T/ca/ca.pem"
 }
-head_of() { git -C "$T/$1" rev-parse --verify -q "refs/heads/$2" || echo none; }
 # sound NAME: the ledger is whole and verifies
 sound() {
 	git -C "$T/$1" fsck --strict --no-dangling >"$T/fsck" 2>&1 || fail "git fsck $1: $(cat "$T/fsck")"
