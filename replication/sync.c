@@ -1,10 +1,13 @@
 /*
- * sync: fetch -> verify -> (fast-forward) -> push for one branch with the parent, using
- * libgit2's smart HTTP client. The download goes into the object database only
- * (git_remote_download, no ref updates); our own code verifies the new commits and moves
- * refs by compare-and-swap afterwards. Pushes to https:// peers do not use libgit2's
- * push (its pack building walks the ledger's whole tree): they send a pack of xfer_walk's
- * objects over the same TLS stream, speaking receive-pack with report-status.
+ * sync: fetch -> verify -> (fast-forward) -> push for one branch with the parent.
+ * With https:// peers both directions speak git's smart HTTP protocol themselves, over
+ * the TLS stream of tls_client_open: a fetch reads the upload-pack advertisement, asks
+ * for the branch head with every head it has, and indexes the pack with pack_index; a
+ * push sends pack_write's pack of the new commits to receive-pack and reads
+ * report-status. (libgit2 1.5's client resolves each delta by walking its chain again,
+ * and its push walks the peer's whole tree.) Other peers (file paths) go through
+ * libgit2's remote API. Fetched objects are verified before any ref points at them;
+ * refs move by compare-and-swap.
  */
 #include "config.h"
 
@@ -17,6 +20,7 @@
 #include "err.h"
 #include "merge.h"
 #include "office.h"
+#include "pack.h"
 #include "record.h"
 #include "sync.h"
 #include "tls.h"
@@ -70,24 +74,20 @@ static int verify_cb(const git_oid *id, git_object_t type, const char *name, voi
 	return v->p->verify(v->l->repo, v->branch, id, NULL, v->p->verify_payload);
 }
 
-int sync_fetch(git_oid *out, struct ledger *l, const struct sync_peer *p, const char *branch)
+/* Fetch ref's objects with libgit2 (peers that are not https://): *out = its head there. */
+static int fetch_git(git_oid *out, struct ledger *l, const struct sync_peer *p, const char *branch,
+		     const char *ref, const char *track)
 {
 	git_fetch_options fo;
 	const git_remote_head **heads;
 	git_remote *remote = NULL;
-	char ref[LEDGER_REF_MAX], track[256], spec[400];
+	char spec[400];
 	char *specs[] = {spec};
 	git_strarray refspecs = {specs, 1};
-	struct verify_walk vw = {l, p, branch};
-	git_oid *have = NULL, old;
-	size_t nheads, nhave = 0, i;
-	bool has_old;
+	size_t nheads, i;
 	int rc;
 
 	git_fetch_options_init(&fo, GIT_FETCH_OPTIONS_VERSION);
-	if ((rc = ledger_ref_name(ref, branch)) < 0 ||
-	    (rc = tracking_ref(track, sizeof(track), p, branch)) < 0)
-		return rc;
 	snprintf(spec, sizeof(spec), "%s:%s", ref, track);
 	if ((rc = remote_open(&remote, l, p, GIT_DIRECTION_FETCH)) < 0)
 		goto out;
@@ -104,23 +104,9 @@ int sync_fetch(git_oid *out, struct ledger *l, const struct sync_peer *p, const 
 	git_oid_cpy(out, &heads[i]->oid);
 	fo.update_fetchhead = 0;
 	fo.download_tags = GIT_REMOTE_DOWNLOAD_TAGS_NONE;
-	if (git_remote_download(remote, &refspecs, &fo) < 0) {
+	if (git_remote_download(remote, &refspecs, &fo) < 0)
 		rc = err_git(ERR_NETWORK, "cannot fetch '%s' from '%s'", branch, p->url);
-		goto out;
-	}
-	/* verify what is new to this ledger before anything points at it */
-	if ((rc = xfer_ref_heads(&have, &nhave, l->repo, true)) < 0 ||
-	    (rc = xfer_walk(l->repo, out, 1, have, nhave, verify_cb, &vw)) < 0) {
-		if (rc != ERR_NOMEM && rc != ERR_IO)
-			err_prefix("branch '%s' from '%s' refused", branch, p->url);
-		goto out;
-	}
-	has_old = git_reference_name_to_id(&old, l->repo, track) == 0;
-	git_error_clear();
-	if (!(has_old && git_oid_equal(&old, out)))
-		rc = ledger_ref_cas(l, track, has_old ? &old : NULL, out);
 out:
-	free(have);
 	if (remote) {
 		git_remote_disconnect(remote);
 		git_remote_free(remote);
@@ -134,8 +120,8 @@ out:
  * libgit2 1.5's git_remote_push builds its pack with git_packbuilder_insert_walk, which
  * marks every tree of the peer's head uninteresting by walking it whole: the cost grows
  * with the ledger. So https:// pushes speak receive-pack themselves, over the TLS stream
- * libgit2 uses (tls_client_open), with a pack from xfer_pack_insert (tree diffs of the
- * new commits only).
+ * libgit2 uses (tls_client_open), with a pack from pack_write (tree diffs of the new
+ * commits only, each changed object a delta against the one it replaces).
  */
 
 #define PUSH_REPLY_MAX (16u << 20) /* largest advertisement or report-status we read */
@@ -229,7 +215,7 @@ static bool response_complete(const struct buf *resp)
  * response body of a 200 answer (caller releases it); any other status is an error
  * carrying the server's message.
  */
-static int http_request(struct buf *body, const struct http_url *u, const char *url,
+static int http_request(struct buf *body, size_t max, const struct http_url *u, const char *url,
 			const char *method, const char *target, const char *ctype, const void *data,
 			size_t len)
 {
@@ -244,17 +230,16 @@ static int http_request(struct buf *body, const struct http_url *u, const char *
 	int rc;
 
 	buf_init(&req, 0);
-	buf_init(&resp, PUSH_REPLY_MAX);
+	buf_init(&resp, max);
 	buf_init(body, 0);
 	rc = buf_printf(&req,
 			"%s %s%s HTTP/1.1\r\nHost: %s:%s\r\nUser-Agent: git/2.0 (%s)\r\n"
 			"Accept: */*\r\nConnection: close\r\nPragma: no-cache\r\n",
 			method, u->path, target, u->host, u->port, XFER_AGENT);
-	if (rc == 0 && ctype)
-		rc = buf_printf(&req,
-				"Content-Type: %s\r\nAccept: application/x-git-receive-pack-result"
-				"\r\nContent-Length: %zu\r\n",
-				ctype, len);
+	if (rc == 0 && ctype) /* application/x-git-<service>-request */
+		rc = buf_printf(
+		    &req, "Content-Type: %s\r\nAccept: %.*s-result\r\nContent-Length: %zu\r\n",
+		    ctype, (int)(strlen(ctype) - strlen("-request")), ctype, len);
 	if (rc < 0 || (rc = buf_adds(&req, "\r\n")) < 0 ||
 	    (rc = tls_client_open(&st, u->host, u->port)) < 0)
 		goto out;
@@ -317,8 +302,9 @@ out:
 	return rc;
 }
 
-/* Next pkt-line of b from *pos: *line (NULL for a flush) and its length. */
-static int pkt_next(const struct buf *b, size_t *pos, const char **line, size_t *n, const char *url)
+/* Next pkt-line of b from *pos: *line (NULL for a flush) and its length, all of it. */
+static int pkt_next_raw(const struct buf *b, size_t *pos, const char **line, size_t *n,
+			const char *url)
 {
 	char hex[5];
 	unsigned long len;
@@ -334,11 +320,19 @@ static int pkt_next(const struct buf *b, size_t *pos, const char **line, size_t 
 	*line = len ? b->ptr + *pos + 4 : NULL;
 	*n = len ? len - 4 : 0;
 	*pos += len ? len : 4;
-	if (*n && (*line)[*n - 1] == '\n')
-		(*n)--;
 	return 0;
 bad:
-	return err_set(ERR_NETWORK, "'%s' sent a malformed pkt-line", url);
+	return err_set(ERR_NETWORK, "'%s' sent a malformed or truncated pkt-line", url);
+}
+
+/* pkt_next_raw, without the line's trailing LF. */
+static int pkt_next(const struct buf *b, size_t *pos, const char **line, size_t *n, const char *url)
+{
+	int rc = pkt_next_raw(b, pos, line, n, url);
+
+	if (rc == 0 && *n && (*line)[*n - 1] == '\n')
+		(*n)--;
+	return rc;
 }
 
 static int pkt_append(struct buf *b, const char *s, size_t n)
@@ -350,12 +344,15 @@ static int pkt_append(struct buf *b, const char *s, size_t n)
 }
 
 /*
- * The peer's receive-pack advertisement: *old = its head of ref (zero when it has none),
- * *hide = every advertised commit this repository has (what the pack may leave out).
+ * The peer's advertisement for service (git-receive-pack, git-upload-pack): *old = its
+ * head of ref (zero when it has none), *hide = every advertised commit this repository
+ * has (what a pack to the peer may leave out).
  */
-static int push_advert(git_oid *old, git_oid **hide, size_t *nhide, git_repository *repo,
-		       const struct http_url *u, const char *url, const char *ref)
+static int read_advert(git_oid *old, git_oid **hide, size_t *nhide, char caps[512],
+		       git_repository *repo, const struct http_url *u, const char *url,
+		       const char *service, const char *ref)
 {
+	char target[64], want[64];
 	struct buf b;
 	const char *line;
 	size_t pos = 0, n, cap = 0;
@@ -365,9 +362,10 @@ static int push_advert(git_oid *old, git_oid **hide, size_t *nhide, git_reposito
 
 	*hide = NULL;
 	*nhide = 0;
+	caps[0] = '\0';
 	memset(old, 0, sizeof(*old));
-	if ((rc = http_request(&b, u, url, "GET", "/info/refs?service=git-receive-pack", NULL, NULL,
-			       0)) < 0)
+	snprintf(target, sizeof(target), "/info/refs?service=%s", service);
+	if ((rc = http_request(&b, PUSH_REPLY_MAX, u, url, "GET", target, NULL, NULL, 0)) < 0)
 		return rc;
 	if (git_repository_odb(&odb, repo) < 0) {
 		rc = err_git(ERR_IO, "cannot open the object database");
@@ -375,8 +373,9 @@ static int push_advert(git_oid *old, git_oid **hide, size_t *nhide, git_reposito
 	}
 	if ((rc = pkt_next(&b, &pos, &line, &n, url)) < 0)
 		goto out;
-	if (!line || n < 26 || strncmp(line, "# service=git-receive-pack", 26) != 0) {
-		rc = err_set(ERR_NETWORK, "'%s' does not serve git-receive-pack", url);
+	snprintf(want, sizeof(want), "# service=%s", service);
+	if (!line || n != strlen(want) || strncmp(line, want, n) != 0) {
+		rc = err_set(ERR_NETWORK, "'%s' does not serve %s", url, service);
 		goto out;
 	}
 	if ((rc = pkt_next(&b, &pos, &line, &n, url)) < 0)
@@ -388,6 +387,8 @@ static int push_advert(git_oid *old, git_oid **hide, size_t *nhide, git_reposito
 			rc = err_set(ERR_NETWORK, "'%s' sent a malformed ref line", url);
 			goto out;
 		}
+		if (nul && !caps[0])
+			snprintf(caps, 512, "%.*s", (int)(line + n - nul - 1), nul + 1);
 		if (git_oid_is_zero(&id))
 			continue; /* "capabilities^{}": no refs */
 		if (nlen == strlen(ref) && memcmp(name, ref, nlen) == 0)
@@ -453,56 +454,208 @@ static int push_report(const struct buf *b, const char *url, const char *branch,
 	return 0;
 }
 
+static int body_sink(const void *data, size_t n, void *payload)
+{
+	return buf_add(payload, data, n);
+}
+
 /* Push head to ref at an https:// peer (nothing to send when the peer has it). */
 static int push_http(struct ledger *l, const struct sync_peer *p, const char *branch,
 		     const char *ref, const git_oid *head)
 {
 	struct http_url u;
-	git_packbuilder *pb = NULL;
-	git_buf pack = {0};
 	struct buf body, reply;
 	git_oid old, *hide = NULL;
 	size_t nhide = 0;
-	char line[400], ho[GIT_OID_HEXSZ + 1], hn[GIT_OID_HEXSZ + 1];
+	char line[400], ho[GIT_OID_HEXSZ + 1], hn[GIT_OID_HEXSZ + 1], caps[512];
 	int rc, k;
 
 	buf_init(&body, 0);
 	buf_init(&reply, 0);
 	if ((rc = url_split(&u, p->url)) < 0 ||
-	    (rc = push_advert(&old, &hide, &nhide, l->repo, &u, p->url, ref)) < 0)
+	    (rc = read_advert(&old, &hide, &nhide, caps, l->repo, &u, p->url, "git-receive-pack",
+			      ref)) < 0)
 		goto out;
 	if (git_oid_equal(&old, head))
 		goto out; /* the peer has it */
-	if (git_packbuilder_new(&pb, l->repo) < 0) {
-		rc = err_git(ERR_NOMEM, "cannot build a pack");
-		goto out;
-	}
-	git_packbuilder_set_threads(pb, 1);
-	if ((rc = xfer_pack_insert(pb, l->repo, head, 1, hide, nhide)) < 0)
-		goto out;
-	if (git_packbuilder_write_buf(&pack, pb) < 0) {
-		rc = err_git(ERR_IO, "cannot build the pack for '%s'", branch);
-		goto out;
-	}
 	git_oid_tostr(ho, sizeof(ho), &old);
 	git_oid_tostr(hn, sizeof(hn), head);
 	k = snprintf(line, sizeof(line), "%s %s %s%creport-status ofs-delta agent=%s\n", ho, hn,
 		     ref, '\0', XFER_AGENT);
-	if (pkt_append(&body, line, (size_t)k) < 0 || buf_add(&body, "0000", 4) < 0 ||
-	    buf_add(&body, pack.ptr, pack.size) < 0) {
+	if (pkt_append(&body, line, (size_t)k) < 0 || buf_add(&body, "0000", 4) < 0) {
 		rc = err_set(ERR_NOMEM, "out of memory");
 		goto out;
 	}
-	if ((rc = http_request(&reply, &u, p->url, "POST", "/git-receive-pack",
+	/* thin: receive-pack fixes thin packs (git's always has; ours reads bases from the
+	 * ledger), and the bases are in the commits the peer advertised */
+	if ((rc = pack_write(NULL, l->repo, head, 1, hide, nhide, PACK_THIN, body_sink, &body)) < 0)
+		goto out;
+	if ((rc = http_request(&reply, PUSH_REPLY_MAX, &u, p->url, "POST", "/git-receive-pack",
 			       "application/x-git-receive-pack-request", body.ptr, body.len)) < 0)
 		goto out;
 	rc = push_report(&reply, p->url, branch, ref);
 out:
 	free(hide);
-	git_buf_dispose(&pack);
-	git_packbuilder_free(pb);
 	buf_release(&body);
 	buf_release(&reply);
+	return rc;
+}
+
+/* --- fetch: upload-pack over smart HTTP ------------------------------------------ */
+
+#define FETCH_REPLY_MAX ((size_t)512 << 20) /* largest upload-pack answer read */
+
+static bool has_cap(const char *caps, const char *name)
+{
+	size_t n = strlen(name);
+	const char *p;
+
+	for (p = caps; (p = strstr(p, name)); p += n)
+		if ((p == caps || p[-1] == ' ') && (p[n] == '\0' || p[n] == ' ' || p[n] == '='))
+			return true;
+	return false;
+}
+
+/* The upload-pack request: one want, every head we have, done. */
+static int fetch_request(struct buf *req, git_repository *repo, const git_oid *want,
+			 const char *caps)
+{
+	git_oid *have = NULL;
+	size_t nhave = 0, i;
+	char line[300], hex[GIT_OID_HEXSZ + 1];
+	int rc, k;
+
+	if ((rc = xfer_ref_heads(&have, &nhave, repo, true)) < 0)
+		return rc;
+	git_oid_tostr(hex, sizeof(hex), want);
+	k = snprintf(line, sizeof(line), "want %s%s%s ofs-delta agent=%s\n", hex,
+		     has_cap(caps, "side-band-64k") ? " side-band-64k no-progress" : "",
+		     has_cap(caps, "thin-pack") ? " thin-pack" : "", XFER_AGENT);
+	rc = pkt_append(req, line, (size_t)k) < 0 || buf_add(req, "0000", 4) < 0;
+	for (i = 0; rc == 0 && i < nhave; i++) {
+		git_oid_tostr(hex, sizeof(hex), &have[i]);
+		k = snprintf(line, sizeof(line), "have %s\n", hex);
+		rc = pkt_append(req, line, (size_t)k) < 0;
+	}
+	if (rc == 0)
+		rc = pkt_append(req, "done\n", 5) < 0;
+	free(have);
+	return rc ? err_set(ERR_NOMEM, "out of memory") : 0;
+}
+
+/* The pack in an upload-pack answer: after its ACK or NAK, on side-band channel 1. */
+static int fetch_reply(struct buf *pack, const struct buf *b, const char *url, bool sideband)
+{
+	const char *line;
+	size_t pos = 0, n;
+	int rc;
+
+	if ((rc = pkt_next(b, &pos, &line, &n, url)) < 0)
+		return rc;
+	if (line && n >= 4 && strncmp(line, "ERR ", 4) == 0)
+		return err_set(ERR_DENIED, "'%s' refused the fetch: %.*s", url, (int)(n - 4),
+			       line + 4);
+	if (!line || !((n == 3 && strncmp(line, "NAK", 3) == 0) ||
+		       (n >= 44 && strncmp(line, "ACK ", 4) == 0)))
+		return err_set(ERR_NETWORK, "'%s' did not answer the fetch with ACK or NAK", url);
+	if (!sideband)
+		return buf_add(pack, b->ptr + pos, b->len - pos);
+	while (pos < b->len) {
+		if ((rc = pkt_next_raw(b, &pos, &line, &n, url)) < 0)
+			return rc;
+		if (!line)
+			return 0;
+		if (n == 0)
+			continue;
+		if (line[0] == 1 && (rc = buf_add(pack, line + 1, n - 1)) < 0)
+			return rc;
+		if (line[0] == 3)
+			return err_set(ERR_DENIED, "'%s' failed the fetch: %.*s", url, (int)(n - 1),
+				       line + 1);
+	}
+	return err_set(ERR_NETWORK, "the pack from '%s' was cut short", url);
+}
+
+/*
+ * Fetch ref's objects from an https:// peer into this ledger's objects/pack: *out = its
+ * head there. The pack is indexed with pack_index, which writes nothing unless the whole
+ * pack checks; nothing refers to its objects until they are verified.
+ */
+static int fetch_http(git_oid *out, struct ledger *l, const struct sync_peer *p, const char *branch,
+		      const char *ref)
+{
+	struct http_url u;
+	struct buf req = BUF_INIT, reply = BUF_INIT, pack = BUF_INIT;
+	git_oid *adv = NULL;
+	git_odb *odb = NULL;
+	size_t nadv = 0;
+	char caps[512], dir[4200];
+	int rc;
+
+	if ((rc = url_split(&u, p->url)) < 0 ||
+	    (rc = read_advert(out, &adv, &nadv, caps, l->repo, &u, p->url, "git-upload-pack",
+			      ref)) < 0)
+		goto out;
+	if (git_oid_is_zero(out)) {
+		rc = err_set(ERR_NOTFOUND, "'%s' has no branch '%s' for us", p->url, branch);
+		goto out;
+	}
+	if (git_repository_odb(&odb, l->repo) < 0) {
+		rc = err_git(ERR_IO, "cannot open the object database");
+		goto out;
+	}
+	if (git_odb_exists(odb, out))
+		goto out; /* nothing new: we pushed it, or fetched it before */
+	if ((rc = fetch_request(&req, l->repo, out, caps)) < 0 ||
+	    (rc = http_request(&reply, FETCH_REPLY_MAX, &u, p->url, "POST", "/git-upload-pack",
+			       "application/x-git-upload-pack-request", req.ptr, req.len)) < 0 ||
+	    (rc = fetch_reply(&pack, &reply, p->url, has_cap(caps, "side-band-64k"))) < 0)
+		goto out;
+	snprintf(dir, sizeof(dir), "%s/objects/pack", l->dir);
+	if ((rc = pack_index(NULL, dir, pack.ptr, pack.len, odb)) < 0) {
+		err_prefix("branch '%s' from '%s'", branch, p->url);
+		goto out;
+	}
+	git_odb_refresh(odb);
+out:
+	git_error_clear();
+	git_odb_free(odb);
+	free(adv);
+	buf_release(&req);
+	buf_release(&reply);
+	buf_release(&pack);
+	return rc;
+}
+
+int sync_fetch(git_oid *out, struct ledger *l, const struct sync_peer *p, const char *branch)
+{
+	char ref[LEDGER_REF_MAX], track[256];
+	struct verify_walk vw = {l, p, branch};
+	git_oid *have = NULL, old;
+	size_t nhave = 0;
+	bool has_old;
+	int rc;
+
+	if ((rc = ledger_ref_name(ref, branch)) < 0 ||
+	    (rc = tracking_ref(track, sizeof(track), p, branch)) < 0)
+		return rc;
+	rc = strncmp(p->url, "https://", 8) == 0 ? fetch_http(out, l, p, branch, ref)
+						 : fetch_git(out, l, p, branch, ref, track);
+	if (rc < 0)
+		return rc;
+	/* verify what is new to this ledger before anything points at it */
+	if ((rc = xfer_ref_heads(&have, &nhave, l->repo, true)) < 0 ||
+	    (rc = xfer_walk(l->repo, out, 1, have, nhave, verify_cb, &vw)) < 0) {
+		if (rc != ERR_NOMEM && rc != ERR_IO)
+			err_prefix("branch '%s' from '%s' refused", branch, p->url);
+		goto out;
+	}
+	has_old = git_reference_name_to_id(&old, l->repo, track) == 0;
+	git_error_clear();
+	if (!(has_old && git_oid_equal(&old, out)))
+		rc = ledger_ref_cas(l, track, has_old ? &old : NULL, out);
+out:
+	free(have);
 	return rc;
 }
 

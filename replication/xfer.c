@@ -23,6 +23,8 @@
 
 #include "err.h"
 #include "office.h"
+#include "oidmap.h"
+#include "pack.h"
 #include "sig.h"
 #include "util.h"
 #include "xfer.h"
@@ -236,7 +238,8 @@ out:
 	return rc;
 }
 
-#define UPLOAD_CAPS  "multi_ack_detailed side-band-64k ofs-delta no-progress agent=" XFER_AGENT
+#define UPLOAD_CAPS                                                                                \
+	"multi_ack_detailed side-band-64k thin-pack ofs-delta no-progress agent=" XFER_AGENT
 #define RECEIVE_CAPS "report-status side-band-64k ofs-delta agent=" XFER_AGENT
 
 int xfer_advertise(struct buf *out, struct ledger *l, enum xfer_service service, const char *client)
@@ -288,81 +291,56 @@ out:
 
 /* --- the walker over new commits' tree diffs --------------------------------------- */
 
-struct oidset {
-	git_oid *slots;
-	unsigned char *used;
-	size_t cap, n; /* cap: a power of two, or 0 */
-};
-
-static size_t oid_hash(const git_oid *id)
-{
-	size_t h;
-	memcpy(&h, id->id, sizeof(h));
-	return h;
-}
-
-/* 1: added, 0: already there, or an error. */
-static int oidset_add(struct oidset *s, const git_oid *id)
-{
-	size_t i;
-
-	if ((s->n + 1) * 2 > s->cap) {
-		struct oidset g = {0};
-		g.cap = s->cap ? s->cap * 2 : 1024;
-		if (!(g.slots = malloc(g.cap * sizeof(*g.slots))) || !(g.used = calloc(g.cap, 1))) {
-			free(g.slots);
-			return err_set(ERR_NOMEM, "out of memory");
-		}
-		for (i = 0; i < s->cap; i++)
-			if (s->used[i]) {
-				size_t j = oid_hash(&s->slots[i]) & (g.cap - 1);
-				while (g.used[j])
-					j = (j + 1) & (g.cap - 1);
-				g.used[j] = 1;
-				git_oid_cpy(&g.slots[j], &s->slots[i]);
-			}
-		g.n = s->n;
-		free(s->slots);
-		free(s->used);
-		*s = g;
-	}
-	for (i = oid_hash(id) & (s->cap - 1); s->used[i]; i = (i + 1) & (s->cap - 1))
-		if (git_oid_equal(&s->slots[i], id))
-			return 0;
-	s->used[i] = 1;
-	git_oid_cpy(&s->slots[i], id);
-	s->n++;
-	return 1;
-}
-
-static void oidset_release(struct oidset *s)
-{
-	free(s->slots);
-	free(s->used);
-	memset(s, 0, sizeof(*s));
-}
-
 struct walk {
 	git_repository *repo;
-	struct oidset seen;
-	int (*cb)(const git_oid *id, git_object_t type, const char *name, void *payload);
+	git_odb *odb; /* with XFER_WALK_RAW; else NULL */
+	struct oidmap seen;
+	xfer_object_fn cb;
 	void *payload;
 };
+
+static int visit(struct walk *w, const git_oid *id, git_object_t type, const char *name,
+		 const git_oid *base, git_odb_object *raw)
+{
+	struct xfer_object o = {id, type, name, base, raw};
+
+	return w->cb(&o, w->payload);
+}
+
+/*
+ * Read object id (a tree or a commit) into *out, with XFER_WALK_RAW its data into *raw
+ * first: the parse then takes it from the object cache instead of reading it again.
+ */
+static int walk_read(git_object **out, git_odb_object **raw, struct walk *w, const git_oid *id,
+		     git_object_t type)
+{
+	*raw = NULL;
+	if (w->odb && git_odb_read(raw, w->odb, id) < 0)
+		return ERR_INVALID;
+	if (git_object_lookup(out, w->repo, id, type) < 0) {
+		git_odb_object_free(*raw);
+		*raw = NULL;
+		return ERR_INVALID;
+	}
+	return 0;
+}
 
 /*
  * Visit what tree has and old (NULL: nothing) does not. A tree seen before is skipped
  * whole: its objects were visited then, or are in the tree it was compared with.
  */
-static int walk_tree(struct walk *w, git_tree *tree, git_tree *old, const char *name)
+static int walk_tree(struct walk *w, git_tree *tree, git_odb_object *raw, git_tree *old,
+		     const char *name)
 {
 	size_t i, n;
 	int rc;
 
 	if (old && git_oid_equal(git_tree_id(tree), git_tree_id(old)))
 		return 0;
-	if ((rc = oidset_add(&w->seen, git_tree_id(tree))) <= 0)
+	if ((rc = oidmap_add(&w->seen, git_tree_id(tree), 0)) <= 0)
 		return rc;
-	if ((rc = w->cb(git_tree_id(tree), GIT_OBJECT_TREE, name, w->payload)) != 0)
+	if ((rc = visit(w, git_tree_id(tree), GIT_OBJECT_TREE, name, old ? git_tree_id(old) : NULL,
+			raw)) != 0)
 		return rc;
 	n = git_tree_entrycount(tree);
 	for (i = 0; i < n; i++) {
@@ -371,29 +349,34 @@ static int walk_tree(struct walk *w, git_tree *tree, git_tree *old, const char *
 		const git_tree_entry *oe = old ? git_tree_entry_byname(old, ename) : NULL;
 		git_object_t type = git_tree_entry_type(e);
 		git_tree *sub = NULL, *osub = NULL;
+		git_odb_object *subraw = NULL;
 
 		if (oe && git_oid_equal(git_tree_entry_id(oe), git_tree_entry_id(e)))
 			continue;
+		if (oe && git_tree_entry_type(oe) != type)
+			oe = NULL; /* a blob became a tree, or the other way round */
 		if (type == GIT_OBJECT_BLOB) {
-			if ((rc = oidset_add(&w->seen, git_tree_entry_id(e))) < 0)
+			if ((rc = oidmap_add(&w->seen, git_tree_entry_id(e), 0)) < 0)
 				return rc;
-			if (rc == 1 && (rc = w->cb(git_tree_entry_id(e), GIT_OBJECT_BLOB, ename,
-						   w->payload)) != 0)
+			if (rc == 1 && (rc = visit(w, git_tree_entry_id(e), GIT_OBJECT_BLOB, ename,
+						   oe ? git_tree_entry_id(oe) : NULL, NULL)) != 0)
 				return rc;
 			continue;
 		}
 		if (type != GIT_OBJECT_TREE)
 			continue; /* submodules: not in ledgers, nothing to send */
-		if (git_tree_lookup(&sub, w->repo, git_tree_entry_id(e)) < 0)
+		if (walk_read((git_object **)&sub, &subraw, w, git_tree_entry_id(e),
+			      GIT_OBJECT_TREE) < 0)
 			return err_git(ERR_INVALID, "missing or bad tree %s",
 				       git_oid_tostr_s(git_tree_entry_id(e)));
-		if (oe && git_tree_entry_type(oe) == GIT_OBJECT_TREE &&
-		    git_tree_lookup(&osub, w->repo, git_tree_entry_id(oe)) < 0) {
+		if (oe && git_tree_lookup(&osub, w->repo, git_tree_entry_id(oe)) < 0) {
 			git_tree_free(sub);
+			git_odb_object_free(subraw);
 			return err_git(ERR_IO, "cannot read tree %s",
 				       git_oid_tostr_s(git_tree_entry_id(oe)));
 		}
-		rc = walk_tree(w, sub, osub, ename);
+		rc = walk_tree(w, sub, subraw, osub, ename);
+		git_odb_object_free(subraw);
 		git_tree_free(sub);
 		git_tree_free(osub);
 		if (rc != 0)
@@ -402,20 +385,25 @@ static int walk_tree(struct walk *w, git_tree *tree, git_tree *old, const char *
 	return 0;
 }
 
-int xfer_walk(git_repository *repo, const git_oid *tips, size_t ntips, const git_oid *hide,
-	      size_t nhide,
-	      int (*cb)(const git_oid *id, git_object_t type, const char *name, void *payload),
-	      void *payload)
+int xfer_walk_objects(git_repository *repo, const git_oid *tips, size_t ntips, const git_oid *hide,
+		      size_t nhide, unsigned flags, xfer_object_fn cb, void *payload)
 {
-	struct walk w = {repo, {0}, cb, payload};
+	struct walk w = {repo, NULL, OIDMAP_INIT, cb, payload};
 	git_revwalk *rw = NULL;
 	git_commit *c = NULL, *parent = NULL;
 	git_tree *tree = NULL, *ptree = NULL;
+	git_odb_object *craw = NULL, *traw = NULL;
 	git_oid id;
 	size_t i;
 	int rc = 0, g;
 
-	if (git_revwalk_new(&rw, repo) < 0) {
+	if ((flags & XFER_WALK_RAW) && git_repository_odb(&w.odb, repo) < 0) {
+		rc = err_git(ERR_IO, "cannot open the object database");
+		goto out;
+	}
+	/* parents first: each object's base is then sent (or known) before it */
+	if (git_revwalk_new(&rw, repo) < 0 ||
+	    git_revwalk_sorting(rw, GIT_SORT_TOPOLOGICAL | GIT_SORT_REVERSE) < 0) {
 		rc = err_git(ERR_IO, "cannot walk history");
 		goto out;
 	}
@@ -431,7 +419,9 @@ int xfer_walk(git_repository *repo, const git_oid *tips, size_t ntips, const git
 			goto out;
 		}
 	while ((g = git_revwalk_next(&id, rw)) == 0) {
-		if (git_commit_lookup(&c, repo, &id) < 0 || git_commit_tree(&tree, c) < 0) {
+		if (walk_read((git_object **)&c, &craw, &w, &id, GIT_OBJECT_COMMIT) < 0 ||
+		    walk_read((git_object **)&tree, &traw, &w, git_commit_tree_id(c),
+			      GIT_OBJECT_TREE) < 0) {
 			rc = err_git(ERR_INVALID, "missing or bad commit %s", git_oid_tostr_s(&id));
 			goto out;
 		}
@@ -441,9 +431,13 @@ int xfer_walk(git_repository *repo, const git_oid *tips, size_t ntips, const git
 				     git_oid_tostr_s(&id));
 			goto out;
 		}
-		if ((rc = cb(&id, GIT_OBJECT_COMMIT, NULL, payload)) != 0 ||
-		    (rc = walk_tree(&w, tree, ptree, NULL)) != 0)
+		if ((rc = visit(&w, &id, GIT_OBJECT_COMMIT, NULL, NULL, craw)) != 0 ||
+		    (rc = walk_tree(&w, tree, traw, ptree, NULL)) != 0)
 			goto out;
+		git_odb_object_free(craw);
+		git_odb_object_free(traw);
+		craw = NULL;
+		traw = NULL;
 		git_tree_free(ptree);
 		git_commit_free(parent);
 		git_tree_free(tree);
@@ -456,26 +450,38 @@ int xfer_walk(git_repository *repo, const git_oid *tips, size_t ntips, const git
 	if (g != GIT_ITEROVER)
 		rc = err_git(ERR_INVALID, "cannot walk history");
 out:
+	git_odb_object_free(craw);
+	git_odb_object_free(traw);
 	git_tree_free(ptree);
 	git_commit_free(parent);
 	git_tree_free(tree);
 	git_commit_free(c);
 	git_revwalk_free(rw);
-	oidset_release(&w.seen);
+	git_odb_free(w.odb);
+	oidmap_release(&w.seen);
 	return rc;
 }
 
-static int pack_insert_cb(const git_oid *id, git_object_t type, const char *name, void *payload)
+struct plain_walk {
+	int (*cb)(const git_oid *id, git_object_t type, const char *name, void *payload);
+	void *payload;
+};
+
+static int plain_cb(const struct xfer_object *o, void *payload)
 {
-	if (git_packbuilder_insert(payload, id, name) < 0)
-		return err_git(ERR_IO, "cannot add %s to the pack", git_oid_tostr_s(id));
-	return 0;
+	struct plain_walk *p = payload;
+
+	return p->cb(o->id, o->type, o->name, p->payload);
 }
 
-int xfer_pack_insert(git_packbuilder *pb, git_repository *repo, const git_oid *tips, size_t ntips,
-		     const git_oid *hide, size_t nhide)
+int xfer_walk(git_repository *repo, const git_oid *tips, size_t ntips, const git_oid *hide,
+	      size_t nhide,
+	      int (*cb)(const git_oid *id, git_object_t type, const char *name, void *payload),
+	      void *payload)
 {
-	return xfer_walk(repo, tips, ntips, hide, nhide, pack_insert_cb, pb);
+	struct plain_walk p = {cb, payload};
+
+	return xfer_walk_objects(repo, tips, ntips, hide, nhide, 0, plain_cb, &p);
 }
 
 /* --- upload-pack ------------------------------------------------------------------- */
@@ -485,7 +491,7 @@ struct pack_out {
 	bool sideband;
 };
 
-static int pack_chunk(void *data, size_t n, void *payload)
+static int pack_chunk(const void *data, size_t n, void *payload)
 {
 	struct pack_out *po = payload;
 	return po->sideband ? sideband_add(po->out, 1, data, n) : buf_add(po->out, data, n);
@@ -504,7 +510,6 @@ int xfer_upload_pack(struct buf *out, struct ledger *l, const char *client, cons
 	struct ref_tip *tips = NULL;
 	git_oid *wants = NULL, *common = NULL;
 	size_t nwants = 0, ntips = 0, ncommon = 0, cap_w = 0, cap_c = 0, i;
-	git_packbuilder *pb = NULL;
 	char caps[1024] = "";
 	bool done = false, flushed = false, detailed;
 	const char *line;
@@ -610,27 +615,24 @@ int xfer_upload_pack(struct buf *out, struct ledger *l, const char *client, cons
 		goto out;
 	if (!done)
 		goto out; /* the client sends more haves, or done, in its next request */
-	if (git_packbuilder_new(&pb, l->repo) < 0) {
-		rc = err_git(ERR_IO, "cannot start a pack");
-		goto out;
-	}
-	git_packbuilder_set_threads(pb, 1);
-	if ((rc = xfer_pack_insert(pb, l->repo, wants, nwants, common, ncommon)) < 0)
-		goto out;
 	{
 		struct pack_out po = {out, cap_has(caps, "side-band-64k")};
+		struct pack_stats ps;
+
+		if ((rc = pack_write(&ps, l->repo, wants, nwants, common, ncommon,
+				     cap_has(caps, "thin-pack") ? PACK_THIN : 0, pack_chunk, &po)) <
+		    0)
+			goto out;
 		if (po.sideband && !cap_has(caps, "no-progress")) {
 			struct buf msg = BUF_INIT;
-			if ((rc = buf_printf(&msg, "caseledger: sending %zu objects\n",
-					     git_packbuilder_object_count(pb))) == 0)
+			if ((rc = buf_printf(&msg,
+					     "caseledger: sent %zu objects (%zu as deltas), %zu "
+					     "bytes\n",
+					     ps.objects, ps.deltas, ps.bytes)) == 0)
 				rc = sideband_add(out, 2, msg.ptr, msg.len);
 			buf_release(&msg);
 			if (rc < 0)
 				goto out;
-		}
-		if (git_packbuilder_foreach(pb, pack_chunk, &po) < 0) {
-			rc = err_code() ? err_code() : err_git(ERR_IO, "cannot write the pack");
-			goto out;
 		}
 		if (po.sideband)
 			rc = pkt_flush(out);
@@ -639,7 +641,6 @@ int xfer_upload_pack(struct buf *out, struct ledger *l, const char *client, cons
 proto:
 	rc = upload_error(out, err_msg());
 out:
-	git_packbuilder_free(pb);
 	free(common);
 	free(wants);
 	free(tips);
@@ -737,13 +738,10 @@ int xfer_quarantine_clean(size_t *removed, const char *ledger_dir)
 	return rc;
 }
 
-/* Index the pack into a fresh quarantine; p->qrepo sees it and the ledger's objects. */
 /*
- * What the indexer checks a pushed pack against: the ledger's object database, without
- * the refresh libgit2 does on every miss (a rescan of objects/pack). With verify on, the
- * indexer asks whether each object a pack entry refers to exists before that object is
- * indexed — a miss for nearly every new tree and blob — and those rescans cost more than
- * the rest of a push. The database is refreshed once, before indexing starts.
+ * What the indexer reads the bases of thin packs from (git push sends thin packs, and so
+ * does pack_write): the ledger's object database, without the refresh libgit2 does on
+ * every miss (a rescan of objects/pack). The database is refreshed once, before indexing.
  */
 struct norefresh_backend {
 	git_odb_backend parent;
@@ -811,16 +809,13 @@ static int norefresh_odb(git_odb **out, git_odb *odb)
 	return 0;
 }
 
+/* Index the pack into a fresh quarantine; p->qrepo sees it and the ledger's objects. */
 static int push_unpack(struct push *p, const char *pack, size_t len)
 {
 	size_t max = p->hooks && p->hooks->max_pack ? p->hooks->max_pack : (size_t)256 << 20;
-	git_indexer_options opts;
-	git_indexer_progress stats = {0};
-	git_indexer *idx = NULL;
 	git_odb *odb = NULL, *qodb = NULL, *iodb = NULL;
 	git_odb_backend *qpack = NULL;
 	char packdir[4200];
-	size_t off;
 	int rc = 0;
 
 	if (len > max)
@@ -837,30 +832,19 @@ static int push_unpack(struct push *p, const char *pack, size_t len)
 		rc = err_errno(ERR_IO, "cannot create '%s'", packdir);
 		goto out;
 	}
-	git_indexer_options_init(&opts, GIT_INDEXER_OPTIONS_VERSION);
-	opts.verify = 1;
+	/*
+	 * pack_index, not git_indexer: libgit2's resolves each delta by walking its chain
+	 * again, and with verify on asks the object database about every entry of every
+	 * tree. No connectivity check is needed here: push_check's walk reads every new tree
+	 * and checks every new blob, and everything else is in commits the ledger has.
+	 */
 	if (git_repository_odb(&odb, p->l->repo) < 0) {
 		rc = err_git(ERR_IO, "cannot open the object database");
 		goto out;
 	}
-	if ((rc = norefresh_odb(&iodb, odb)) < 0)
+	if ((rc = norefresh_odb(&iodb, odb)) < 0 ||
+	    (rc = pack_index(NULL, packdir, pack, len, iodb)) < 0)
 		goto out;
-	if (git_indexer_new(&idx, packdir, 0444, iodb, &opts) < 0) {
-		rc = err_git(ERR_IO, "cannot start indexing the pack");
-		goto out;
-	}
-	/* in slices, as it would arrive from the network */
-	for (off = 0; off < len; off += 65536) {
-		size_t k = len - off < 65536 ? len - off : 65536;
-		if (git_indexer_append(idx, pack + off, k, &stats) < 0) {
-			rc = err_git(ERR_INVALID, "bad pack");
-			goto out;
-		}
-	}
-	if (git_indexer_commit(idx, &stats) < 0) {
-		rc = err_git(ERR_INVALID, "bad pack");
-		goto out;
-	}
 	/*
 	 * The quarantine's pack first, then the ledger's objects: verification reads mostly
 	 * new objects, and with the ledger first each read missed its loose store (an
@@ -881,7 +865,6 @@ static int push_unpack(struct push *p, const char *pack, size_t len)
 	    git_repository_set_odb(p->qrepo, qodb) < 0)
 		rc = err_git(ERR_IO, "cannot open the quarantine");
 out:
-	git_indexer_free(idx);
 	git_odb_free(iodb);
 	git_odb_free(qodb);
 	git_odb_free(odb);

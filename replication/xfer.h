@@ -127,20 +127,37 @@ int xfer_receive_pack(struct buf *out, struct ledger *l, const struct xfer_hooks
  */
 int xfer_quarantine_clean(size_t *removed, const char *ledger_dir);
 
+/* One object xfer_walk_objects finds. */
+struct xfer_object {
+	const git_oid *id;
+	git_object_t type;
+	const char *name;    /* the tree entry's name; NULL for commits and root trees */
+	const git_oid *base; /* what it replaces at its path in the first parent, same type;
+				NULL for commits and new paths */
+	git_odb_object *raw; /* with XFER_WALK_RAW, its data for commits and trees (the
+				walker reads them anyway); NULL otherwise. Borrowed: dup it */
+};
+
+#define XFER_WALK_RAW 1u
+
+typedef int (*xfer_object_fn)(const struct xfer_object *o, void *payload);
+
 /*
  * The objects new in the commits reachable from tips and not from hide (commits we have),
  * found from the new commits' tree diffs against their first parents, never by walking
- * whole trees: cb(id, type, name, payload) once per object (name: the tree entry's name,
- * NULL for commits and root trees). A non-zero cb return stops the walk and is returned.
+ * whole trees: cb once per object, parents before children, each commit before its
+ * objects. A non-zero cb return stops the walk and is returned. Every object whose id
+ * differs from its base is read (trees) or reported (blobs), so a walk that completes on
+ * a repository holding hide's objects proves the new commits complete.
  */
+int xfer_walk_objects(git_repository *repo, const git_oid *tips, size_t ntips, const git_oid *hide,
+		      size_t nhide, unsigned flags, xfer_object_fn cb, void *payload);
+
+/* xfer_walk_objects, with the object's id, type and name passed to cb. */
 int xfer_walk(git_repository *repo, const git_oid *tips, size_t ntips, const git_oid *hide,
 	      size_t nhide,
 	      int (*cb)(const git_oid *id, git_object_t type, const char *name, void *payload),
 	      void *payload);
-
-/* Build a pack of xfer_walk's objects in pb (created by the caller). */
-int xfer_pack_insert(git_packbuilder *pb, git_repository *repo, const git_oid *tips, size_t ntips,
-		     const git_oid *hide, size_t nhide);
 
 /*
  * The head of every branch (refs/heads/ *, any scope) and, with remotes, of every

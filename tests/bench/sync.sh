@@ -10,7 +10,10 @@
 #       district's branch (what `amend --branch` does), the district's sync fetching
 #       them. Reference, same run, same commits: stock `git push` and `git fetch` between
 #       two plain bare clones over file:// (core.fsync=committed: as durable as
-#       caseledger). Target: ratio git/caseledger >= 1.
+#       caseledger), once with the new commits on the sending side as loose objects (as
+#       `git commit` leaves them, and as caseledger's amendments are: like for like) and
+#       once with them already packed (as after `git gc`: git's best case). Target:
+#       ratio git/caseledger >= 1 (like for like).
 #   (b) scaling: a SMALL_AMEND-amendment sync (push) on ledgers of SMALL and BIG records;
 #       target: within 1.5x of each other.
 # Build without sanitizers first (./configure && make), then `make bench-sync`. Sizes can
@@ -122,38 +125,63 @@ echo "== (a) $RECORDS records, $AMEND amendments pushed and fetched"
 A=$W/a
 mkdir -p "$A"
 setup "$A" "$RECORDS"
-# the reference: two plain bare clones holding the same branch
-git init -q --bare "$A/gchild"
-git -C "$A/gchild" config core.fsync committed
-git -C "$A/gchild" fetch -q "$A/dist" "refs/heads/$DIST:refs/heads/$DIST"
-git clone -q --bare --no-local "$A/gchild" "$A/gparent"
-git -C "$A/gparent" config core.fsync committed
+# the reference: two plain bare clones holding the same branch, twice: git/ receives new
+# commits as loose objects (as `git commit` leaves them; caseledger's amendments are loose
+# too), gpack/ as packs (as after `git gc`)
+git init -q --bare "$A/git/child"
+git -C "$A/git/child" config core.fsync committed
+git -C "$A/git/child" fetch -q "$A/dist" "refs/heads/$DIST:refs/heads/$DIST"
+git clone -q --bare --no-local "$A/git/child" "$A/git/parent"
+git -C "$A/git/parent" config core.fsync committed
+cp -a "$A/git" "$A/gpack"
+LOOSE="-c fetch.unpackLimit=1000000000"
+
+# gitcopy KIND REPO SRC: the untimed copy of the new commits into DST (loose or packed)
+gitcopy() {
+	if [ "$1" = git ]; then
+		git -C "$A/$1/$2" $LOOSE fetch -q "$3" "refs/heads/$DIST:refs/heads/$DIST"
+	else
+		git -C "$A/$1/$2" fetch -q "$3" "refs/heads/$DIST:refs/heads/$DIST"
+	fi
+}
+# timed GIT-COMMAND…: prints seconds
+timed() {
+	t0=$(now)
+	"$@"
+	t1=$(now)
+	secs "$t0" "$t1"
+}
 
 "$BENCH" amend --dir "$A/dist" --records "$RECORDS" --amendments "$AMEND" --tag district |
 	sed 's/^/  district: /'
 ours_push=$(timed_sync "$A")
 [ "$(head_of "$A/city")" = "$(head_of "$A/dist")" ] || die "the push did not reach the city"
-git -C "$A/gchild" fetch -q "$A/dist" "refs/heads/$DIST:refs/heads/$DIST"
-t0=$(now)
-git -C "$A/gchild" push -q "file://$A/gparent" "refs/heads/$DIST:refs/heads/$DIST"
-t1=$(now)
-git_push=$(secs "$t0" "$t1")
-[ "$(head_of "$A/gparent")" = "$(head_of "$A/dist")" ] || die "git push did not arrive"
+for k in git gpack; do
+	gitcopy $k child "$A/dist"
+	t=$(timed git -C "$A/$k/child" push -q "file://$A/$k/parent" \
+		"refs/heads/$DIST:refs/heads/$DIST")
+	[ "$(head_of "$A/$k/parent")" = "$(head_of "$A/dist")" ] || die "git push did not arrive"
+	eval "push_$k=$t"
+done
 
 "$BENCH" amend --dir "$A/city" --branch $DIST --records "$RECORDS" --amendments "$AMEND" \
 	--tag city | sed 's/^/  city: /'
 ours_fetch=$(timed_sync "$A")
 [ "$(head_of "$A/city")" = "$(head_of "$A/dist")" ] || die "the fetch did not reach the district"
-git -C "$A/gparent" fetch -q "$A/city" "refs/heads/$DIST:refs/heads/$DIST"
-t0=$(now)
-git -C "$A/gchild" fetch -q "file://$A/gparent" "refs/heads/$DIST:refs/heads/$DIST"
-t1=$(now)
-git_fetch=$(secs "$t0" "$t1")
-[ "$(head_of "$A/gchild")" = "$(head_of "$A/city")" ] || die "git fetch did not arrive"
-echo "records $RECORDS, $AMEND amendments: push: caseledger sync $ours_push s, git push" \
-	"$git_push s, ratio git/caseledger $(ratio "$git_push" "$ours_push")"
-echo "records $RECORDS, $AMEND amendments: fetch: caseledger sync $ours_fetch s, git fetch" \
-	"$git_fetch s, ratio git/caseledger $(ratio "$git_fetch" "$ours_fetch")"
+for k in git gpack; do
+	gitcopy $k parent "$A/city"
+	t=$(timed git -C "$A/$k/child" fetch -q "file://$A/$k/parent" \
+		"refs/heads/$DIST:refs/heads/$DIST")
+	[ "$(head_of "$A/$k/child")" = "$(head_of "$A/city")" ] || die "git fetch did not arrive"
+	eval "fetch_$k=$t"
+done
+for op in push fetch; do
+	eval "ours=\$ours_$op loose=\${${op}_git} packed=\${${op}_gpack}"
+	echo "records $RECORDS, $AMEND amendments: $op: caseledger sync $ours s; git $op" \
+		"$loose s with the new commits loose as caseledger's are (as after git commit)," \
+		"ratio git/caseledger $(ratio "$loose" "$ours"); git $op $packed s with them" \
+		"packed (as after git gc), ratio $(ratio "$packed" "$ours")"
+done
 stop_all
 rm -rf "$A"
 
