@@ -58,9 +58,11 @@ struct indexer {
 	struct oidmap ids; /* id -> entry index (resolved entries) */
 	struct cached cache[IDX_CACHE];
 	size_t next_cache;
-	git_odb *odb;	  /* thin bases; NULL: none allowed */
-	struct buf extra; /* entries appended for thin bases */
-	size_t nextra;
+	git_odb *odb;	     /* thin bases; NULL: none allowed */
+	struct buf extra;    /* the thin bases' entries, to append to the pack */
+	struct entry *bases; /* their entries (offsets past the received pack) */
+	size_t nbases, capbases;
+	struct oidmap thin; /* id -> index into bases */
 	z_stream z;
 	bool z_ready;
 };
@@ -263,11 +265,14 @@ static size_t entry_at(const struct indexer *ix, size_t off)
 
 static int resolve(struct indexer *ix, size_t i, int depth, struct cached **out);
 
-/* An outside base of a thin pack: read it, and append it to the pack as a whole object. */
+static int append_base(struct indexer *ix, const struct cached *c);
+
+/* An outside base of a thin pack: read it, and (the first time) append it to the pack. */
 static int thin_base(struct indexer *ix, const git_oid *id, struct cached **out)
 {
 	git_odb_object *o = NULL;
 	struct cached *c;
+	int rc = 0;
 
 	if (!ix->odb)
 		return err_set(ERR_INVALID, "pack: a delta's base %s is not in the pack",
@@ -276,14 +281,18 @@ static int thin_base(struct indexer *ix, const git_oid *id, struct cached **out)
 		return err_git(ERR_INVALID, "pack: a delta's base %s is missing",
 			       git_oid_tostr_s(id));
 	c = cache_slot(ix, NULL);
-	if (buf_add(&c->data, git_odb_object_data(o), git_odb_object_size(o)) < 0) {
-		git_odb_object_free(o);
-		return err_set(ERR_NOMEM, "out of memory");
-	}
+	if (buf_add(&c->data, git_odb_object_data(o), git_odb_object_size(o)) < 0)
+		rc = err_set(ERR_NOMEM, "out of memory");
 	c->type = (int)git_odb_object_type(o);
 	git_oid_cpy(&c->id, id);
 	c->entry = SIZE_MAX;
 	git_odb_object_free(o);
+	if (rc == 0 && !oidmap_get(&ix->thin, id))
+		rc = append_base(ix, c);
+	if (rc < 0) {
+		c->type = 0;
+		return rc;
+	}
 	*out = c;
 	return 0;
 }
@@ -307,17 +316,6 @@ static int base_of(struct indexer *ix, size_t i, int depth, struct cached **out)
 		return 0;
 	if ((at = oidmap_get(&ix->ids, &e->base_id)))
 		return resolve(ix, (size_t)*at, depth + 1, out);
-	for (b = 0; b < ix->n; b++) /* a base later in the pack: rare, so searched */
-		if (b != i && !ix->e[b].real && ix->e[b].type < T_OFS_DELTA) {
-			struct cached *c;
-			int rc = resolve(ix, b, depth + 1, &c);
-			if (rc < 0)
-				return rc;
-			if (git_oid_equal(&ix->e[b].id, &e->base_id)) {
-				*out = c;
-				return 0;
-			}
-		}
 	return thin_base(ix, &e->base_id, out);
 }
 
@@ -401,7 +399,9 @@ static int base_now(struct indexer *ix, size_t i, struct cached **out)
 		return 0;
 	if ((at = oidmap_get(&ix->ids, &e->base_id)))
 		return resolve(ix, (size_t)*at, 1, out);
-	return 0;
+	if (ix->odb && (oidmap_get(&ix->thin, &e->base_id) || git_odb_exists(ix->odb, &e->base_id)))
+		return thin_base(ix, &e->base_id, out);
+	return 0; /* later in the pack, or nowhere: resolve_all tells */
 }
 
 /* Entry i at off: read, inflated, and resolved unless its base comes later. */
@@ -460,34 +460,51 @@ static int scan(struct indexer *ix, uint32_t count)
 	return rc;
 }
 
-/* Append whole object c (an outside base) to the pack's extra entries. */
-static int append_base(struct indexer *ix, struct entry *added, const struct cached *c, size_t off)
+/* Append whole object c (an outside base) to the pack: its entry goes to bases. */
+static int append_base(struct indexer *ix, const struct cached *c)
 {
 	unsigned char hdr[PACK_HEADER_MAX];
 	size_t k = pack_entry_header(hdr, c->type, c->data.len), start = ix->extra.len;
 	uLongf zlen = compressBound((uLong)c->data.len);
+	struct entry *e;
+	int rc;
 
+	if (ix->nbases == ix->capbases) {
+		size_t cap = ix->capbases ? ix->capbases * 2 : 64;
+		struct entry *g = realloc(ix->bases, cap * sizeof(*g));
+		if (!g)
+			return err_set(ERR_NOMEM, "out of memory");
+		ix->bases = g;
+		ix->capbases = cap;
+	}
 	if (buf_add(&ix->extra, hdr, k) < 0 || buf_grow(&ix->extra, zlen) < 0)
 		return err_set(ERR_NOMEM, "out of memory");
 	if (compress2((Bytef *)ix->extra.ptr + ix->extra.len, &zlen, (const Bytef *)c->data.ptr,
 		      (uLong)c->data.len, Z_BEST_SPEED) != Z_OK) /* local disk, not the wire */
 		return err_set(ERR_GENERIC, "zlib failed");
 	ix->extra.len += zlen;
-	memset(added, 0, sizeof(*added));
-	added->off = off;
-	added->end = off + (ix->extra.len - start);
-	added->crc = (uint32_t)crc32(0L, (const Bytef *)ix->extra.ptr + start,
-				     (uInt)(ix->extra.len - start));
-	added->real = c->type;
-	git_oid_cpy(&added->id, &c->id);
+	e = &ix->bases[ix->nbases];
+	memset(e, 0, sizeof(*e));
+	e->off = ix->len + start;
+	e->end = ix->len + ix->extra.len;
+	e->crc = (uint32_t)crc32(0L, (const Bytef *)ix->extra.ptr + start,
+				 (uInt)(ix->extra.len - start));
+	e->real = c->type;
+	git_oid_cpy(&e->id, &c->id);
+	if ((rc = oidmap_add(&ix->thin, &c->id, (int)ix->nbases)) < 0)
+		return rc;
+	ix->nbases++;
 	return 0;
 }
 
-/* Resolve every entry; outside bases of a thin pack are appended to e (grown). */
+/*
+ * Resolve the entries the scan could not (a delta before its base, or a base nowhere
+ * to be found: an error), then put the appended thin bases after the pack's entries.
+ */
 static int resolve_all(struct indexer *ix)
 {
-	struct entry *all = NULL;
-	size_t i, nall, cap;
+	struct entry *all;
+	size_t i;
 	int rc = 0;
 
 	for (i = 0; i < ix->n && rc == 0; i++) {
@@ -495,45 +512,14 @@ static int resolve_all(struct indexer *ix)
 		if (!ix->e[i].real)
 			rc = resolve(ix, i, 0, &c);
 	}
-	if (rc < 0)
+	if (rc < 0 || ix->nbases == 0)
 		return rc;
-	/* outside bases: read again (they may have left the cache) and appended */
-	nall = ix->n;
-	cap = ix->n;
-	for (i = 0; i < ix->n; i++) {
-		struct entry *e = &ix->e[i];
-		struct cached *c;
-
-		if (e->type != T_REF_DELTA || oidmap_get(&ix->ids, &e->base_id))
-			continue;
-		if ((rc = thin_base(ix, &e->base_id, &c)) < 0)
-			break;
-		if (nall == cap) {
-			struct entry *g = realloc(all ? all : NULL, (cap * 2 + 1) * sizeof(*g));
-			if (!g) {
-				rc = err_set(ERR_NOMEM, "out of memory");
-				break;
-			}
-			if (!all)
-				memcpy(g, ix->e, ix->n * sizeof(*g));
-			all = g;
-			cap = cap * 2 + 1;
-		}
-		if ((rc = append_base(ix, &all[nall], c, ix->len + ix->extra.len)) < 0 ||
-		    (rc = oidmap_add(&ix->ids, &c->id, (int)nall)) < 0)
-			break;
-		rc = 0;
-		nall++;
-	}
-	if (rc == 0 && all) {
-		free(ix->e);
-		ix->e = all;
-		ix->nextra = nall - ix->n;
-		ix->n = nall;
-		all = NULL;
-	}
-	free(all);
-	return rc;
+	if (!(all = realloc(ix->e, (ix->n + ix->nbases) * sizeof(*all))))
+		return err_set(ERR_NOMEM, "out of memory");
+	memcpy(all + ix->n, ix->bases, ix->nbases * sizeof(*all));
+	ix->e = all;
+	ix->n += ix->nbases;
+	return 0;
 }
 
 /* --- writing ---------------------------------------------------------------------------- */
@@ -631,7 +617,7 @@ static int write_files(struct indexer *ix, const char *dir, const unsigned char 
 	int rc;
 
 	/* the pack as it is, or with the thin bases appended and its count made right */
-	if (ix->nextra) {
+	if (ix->nbases) {
 		if (buf_add(&out, pack, len) < 0 ||
 		    buf_add(&out, ix->extra.ptr, ix->extra.len) < 0) {
 			rc = err_set(ERR_NOMEM, "out of memory");
@@ -648,7 +634,7 @@ static int write_files(struct indexer *ix, const char *dir, const unsigned char 
 		snprintf(hex + 2 * i, 3, "%02x", sum[i]);
 	if ((rc = buf_printf(&path, "%s/pack-%s.pack", dir, hex)) < 0)
 		goto out;
-	if (ix->nextra) {
+	if (ix->nbases) {
 		if ((rc = buf_add(&out, sum, 20)) < 0)
 			goto out;
 		pack = (const unsigned char *)out.ptr;
@@ -705,7 +691,7 @@ int pack_index(struct pack_stats *stats, const char *dir, const void *data, size
 	if (stats) {
 		memset(stats, 0, sizeof(*stats));
 		stats->objects = ix.n;
-		for (i = 0; i < ix.n - ix.nextra; i++)
+		for (i = 0; i < ix.n - ix.nbases; i++)
 			stats->deltas += ix.e[i].type >= T_OFS_DELTA;
 		stats->bytes = len + ix.extra.len;
 	}
@@ -715,6 +701,8 @@ out:
 	if (ix.z_ready)
 		inflateEnd(&ix.z);
 	oidmap_release(&ix.ids);
+	oidmap_release(&ix.thin);
+	free(ix.bases);
 	buf_release(&ix.extra);
 	free(ix.e);
 	return rc;
