@@ -38,6 +38,8 @@ git -C "$T/comm" push -q "$T/city" "refs/heads/$B"
 sgit "$K" "$C" -C "$T/clone" fetch -q "$U" "+refs/heads/*:refs/heads/*" 2>"$T/err" ||
 	fail "fetch: $(cat "$T/err")"
 expect_eq "$(git -C "$T/clone" rev-parse $B)" "$(git -C "$T/comm" rev-parse $B)" "fetched head"
+# the fetch came as a thin pack of deltas (pack_write); git completed and indexed it
+git -C "$T/clone" fsck --strict >/dev/null 2>&1 || fail "fsck of the clone after a fetch"
 
 say "stock git push of a signed amendment is accepted"
 CASELEDGER_DIR=$T/comm cl add person name="Zhao Liu" id_number=11010519491231002X >/dev/null
