@@ -27,9 +27,11 @@
 
 enum { T_COMMIT = 1, T_TREE = 2, T_BLOB = 3, T_TAG = 4, T_OFS_DELTA = 6, T_REF_DELTA = 7 };
 
-#define IDX_CACHE  256		/* resolved objects kept for the deltas that follow */
-#define MAX_CHAIN  4095		/* longer delta chains are refused (git's own limit) */
-#define MAX_OBJECT (256u << 20) /* no object in a ledger comes near this */
+#define IDX_CACHE      256	   /* resolved objects kept for the deltas that follow */
+#define MAX_CHAIN      4095	   /* longer delta chains are refused (git's own limit) */
+#define MAX_OBJECT     (16u << 20) /* records are at most 1 MiB, trees far less */
+#define CACHE_BUDGET   (64u << 20) /* bytes the cache may hold, beyond the object in hand */
+#define WORK_PER_DELTA 64	   /* delta applications allowed per object (git: depth 50) */
 
 struct entry {
 	size_t off, end; /* the entry's bytes in the pack: [off, end) */
@@ -65,6 +67,8 @@ struct indexer {
 	struct oidmap thin; /* id -> index into bases */
 	z_stream z;
 	bool z_ready;
+	size_t applied; /* deltas applied, counting re-resolutions */
+	size_t count;	/* objects the header promises */
 };
 
 /* --- reading entries ------------------------------------------------------------------ */
@@ -238,6 +242,7 @@ static struct cached *cache_find(struct indexer *ix, const git_oid *id)
 static struct cached *cache_slot(struct indexer *ix, const struct cached *keep)
 {
 	struct cached *c = &ix->cache[ix->next_cache];
+	size_t i, bytes = 0;
 
 	if (c == keep) {
 		ix->next_cache = (ix->next_cache + 1) % IDX_CACHE;
@@ -245,7 +250,22 @@ static struct cached *cache_slot(struct indexer *ix, const struct cached *keep)
 	}
 	ix->next_cache = (ix->next_cache + 1) % IDX_CACHE;
 	c->type = 0;
-	buf_reset(&c->data);
+	if (c->data.cap > (1u << 20))
+		buf_release(&c->data);
+	else
+		buf_reset(&c->data);
+	/* a pack of big objects (a zlib bomb) must not fill memory: drop the oldest */
+	for (i = 0; i < IDX_CACHE; i++)
+		bytes += ix->cache[i].data.cap;
+	for (i = 0; bytes > CACHE_BUDGET && i < IDX_CACHE; i++) {
+		struct cached *old = &ix->cache[(ix->next_cache + i) % IDX_CACHE];
+
+		if (old == keep || old == c)
+			continue;
+		bytes -= old->data.cap;
+		old->type = 0;
+		buf_release(&old->data);
+	}
 	return c;
 }
 
@@ -346,8 +366,15 @@ static int settle(struct indexer *ix, size_t i, struct cached *c, int type)
 static int apply(struct indexer *ix, size_t i, const struct buf *delta, struct cached *base,
 		 struct cached **out)
 {
-	struct cached *c = cache_slot(ix, base);
+	struct cached *c;
 	int rc;
+
+	if (++ix->applied > WORK_PER_DELTA * (ix->count + 1024))
+		return err_set(ERR_INVALID,
+			       "pack: deltas too far from their bases (over %zu "
+			       "delta applications for %zu objects)",
+			       ix->applied - 1, ix->count);
+	c = cache_slot(ix, base);
 
 	if ((rc = delta_apply(&c->data, (const unsigned char *)base->data.ptr, base->data.len,
 			      (const unsigned char *)delta->ptr, delta->len)) < 0 ||
@@ -681,6 +708,7 @@ int pack_index(struct pack_stats *stats, const char *dir, const void *data, size
 		return err_set(ERR_INVALID, "pack: truncated or corrupt (checksum mismatch)");
 	ix.pack = pack;
 	ix.len = len - 20;
+	ix.count = count;
 	ix.odb = odb;
 	if (inflateInit(&ix.z) != Z_OK)
 		return err_set(ERR_NOMEM, "zlib: out of memory");

@@ -509,6 +509,89 @@ static void test_tree_delta(void **state)
 	buf_release(&b);
 }
 
+/* A blob of text, as a pack entry; its id in *id. */
+static void put_blob(struct buf *b, const char *text, size_t n, git_oid *id)
+{
+	put_hdr(b, 3, n);
+	put_z(b, text, n);
+	if (id)
+		assert_int_equal(git_odb_hash(id, text, n, GIT_OBJECT_BLOB), 0);
+}
+
+/* A REF_DELTA making text (n bytes) from base (a blob of baselen bytes). */
+static void put_delta(struct buf *b, const git_oid *base, size_t baselen, const char *text,
+		      size_t n, git_oid *id)
+{
+	struct buf d = BUF_INIT;
+	unsigned char v[2] = {(unsigned char)baselen, (unsigned char)n};
+
+	assert_true(baselen < 128 && n < 128);
+	buf_add(&d, v, 2);
+	buf_addch(&d, (char)n); /* insert n bytes */
+	buf_add(&d, text, n);
+	put_hdr(b, 7, d.len);
+	buf_add(b, base->id, GIT_OID_RAWSZ);
+	put_z(b, d.ptr, d.len);
+	assert_int_equal(git_odb_hash(id, text, n, GIT_OBJECT_BLOB), 0);
+	buf_release(&d);
+}
+
+/* Packs built to cost memory or time: refused, or indexed in bounded memory. */
+static void test_hostile(void **state)
+{
+	struct fixture *f = *state;
+	struct buf b = BUF_INIT;
+	char dir[160], text[32];
+	git_oid *d, e;
+	size_t k, c, n = 1000;
+	char *big;
+
+	packdir(dir, sizeof(dir), f->b);
+	/* an object over 16 MiB (a zlib bomb: 17 MiB of zeros are 17 KB) */
+	assert_non_null(big = calloc(1, (17u << 20) + 16));
+	start(&b, 1);
+	put_blob(&b, big, 17u << 20, NULL);
+	finish(&b);
+	expect_refused(dir, b.ptr, b.len, "pack: object of 17825792 bytes");
+	/* ten 8 MiB objects: more than the cache holds; indexed all the same */
+	start(&b, 10);
+	for (k = 0; k < 10; k++) {
+		big[k] = 1;
+		put_blob(&b, big, 8u << 20, NULL);
+	}
+	finish(&b);
+	if (pack_index(NULL, dir, b.ptr, b.len, NULL) < 0)
+		fail_msg("ten 8 MiB objects: %s", err_msg());
+	free(big);
+	/* two chains of n deltas, then deltas against their links from the far ends back,
+	 * alternating between the chains so that what one resolves again the other evicts */
+	assert_non_null(d = calloc(2 * (n + 1), sizeof(*d)));
+	start(&b, (unsigned)(4 * n + 2));
+	for (c = 0; c < 2; c++) {
+		git_oid *chain = d + c * (n + 1);
+
+		snprintf(text, sizeof(text), "%c0", (int)('a' + c));
+		put_blob(&b, text, 2, &chain[0]);
+		for (k = 1; k <= n; k++) {
+			char prev[32];
+			snprintf(prev, sizeof(prev), "%c%zu", (int)('a' + c), k - 1);
+			snprintf(text, sizeof(text), "%c%zu", (int)('a' + c), k);
+			put_delta(&b, &chain[k - 1], strlen(prev), text, strlen(text), &chain[k]);
+		}
+	}
+	for (k = n; k >= 1; k--)
+		for (c = 0; c < 2; c++) {
+			char base[32];
+			snprintf(base, sizeof(base), "%c%zu", (int)('a' + c), k);
+			snprintf(text, sizeof(text), "%c%zu", (int)('x' + c), k);
+			put_delta(&b, &d[c * (n + 1) + k], strlen(base), text, strlen(text), &e);
+		}
+	finish(&b);
+	expect_refused(dir, b.ptr, b.len, "deltas too far from their bases");
+	free(d);
+	buf_release(&b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -516,6 +599,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_tree_delta, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_cut_and_flipped, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_handmade, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_hostile, setup, teardown),
 	};
 	int rc;
 
