@@ -680,21 +680,12 @@ rows:
 static int change_log(struct catchup *cu, const struct schema_type *t, const char *id,
 		      const char *kind, const json_t *old, const json_t *rec)
 {
-	json_t *changes = NULL, *empty = NULL;
-	char *text = NULL;
+	struct buf text = BUF_INIT;
 	sqlite3_stmt *st;
 	int rc;
 
-	if (!rec) {
-		empty = json_object();
-		changes = empty ? history_field_changes(old, empty) : NULL;
-	} else {
-		changes = history_field_changes(old, rec);
-	}
-	if (!changes || !(text = json_dumps(changes, JSON_COMPACT | JSON_SORT_KEYS))) {
-		rc = err_set(ERR_NOMEM, "out of memory");
+	if ((rc = history_field_changes_text(&text, old, rec)) < 0)
 		goto out;
-	}
 	if (cu->progress)
 		cu->progress->changes++;
 	if ((rc = ix_stmt(&st, cu->ix, ST_CHANGE_PUT)) < 0)
@@ -711,12 +702,10 @@ static int change_log(struct catchup *cu, const struct schema_type *t, const cha
 	sqlite3_bind_text(st, 10, id, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 11, t->name, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 12, kind, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 13, text, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 13, text.ptr, (int)text.len, SQLITE_STATIC);
 	rc = ix_done(cu->ix, st);
 out:
-	free(text);
-	json_decref(changes);
-	json_decref(empty);
+	buf_release(&text);
 	return rc;
 }
 

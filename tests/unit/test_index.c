@@ -1,7 +1,8 @@
 /*
  * test_index: the index on real ledgers in temporary directories — incremental catch-up
  * across a merge equals a rebuild and reflects the merge result (not a side commit), the
- * time and condition parsers, and a deleted branch leaving the index.
+ * time and condition parsers, a deleted branch leaving the index, and the change-log
+ * text equal to jansson's dump of the same changes.
  */
 #include "config.h"
 
@@ -16,6 +17,7 @@
 #include <cmocka.h>
 
 #include "err.h"
+#include "history.h"
 #include "index.h"
 #include "ledger.h"
 
@@ -173,6 +175,45 @@ static void test_merge_catch_up_equals_rebuild(void **state)
 	free(rebuilt);
 }
 
+/* The change-log text is what jansson writes for the same changes, byte for byte. */
+static void test_change_text_matches_jansson(void **state)
+{
+	static const char *const pairs[][2] = {
+	    {NULL, "{\"id\": \"P-1\", \"name\": \"Han \\\"Mei\\\" \\\\ \\u00e9\\u674e\", \"hlc\": "
+		   "\"9\"}"},
+	    {"{\"a\": 1, \"b\": [1, \"x\", {\"z\": 1, \"y\": null}], \"c\": true, \"hlc\": \"1\"}",
+	     "{\"a\": 2, \"b\": [1, \"x\", {\"y\": null, \"z\": 1}], \"d\": false, \"hlc\": "
+	     "\"2\"}"},
+	    {"{\"t\": \"tab\\there\\u0001/\\u007f\", \"n\": -9007199254740993}",
+	     "{\"t\": \"new\\nline\", \"n\": 0, \"\\u00e9k\\\"ey\": \"v\"}"},
+	    {"{\"gone\": \"x\", \"hlc\": \"1\"}", NULL},
+	    {"{\"same\": \"x\"}", "{\"same\": \"x\"}"},
+	};
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(pairs) / sizeof(pairs[0]); i++) {
+		json_t *old = pairs[i][0] ? json_loads(pairs[i][0], 0, NULL) : NULL;
+		json_t *new = pairs[i][1] ? json_loads(pairs[i][1], 0, NULL) : NULL;
+		json_t *empty = json_object(), *changes;
+		struct buf text = BUF_INIT;
+		char *want;
+
+		assert_true(!pairs[i][0] || old);
+		assert_true(!pairs[i][1] || new);
+		changes = history_field_changes(old, new ? new : empty);
+		want = json_dumps(changes, JSON_COMPACT | JSON_SORT_KEYS);
+		assert_int_equal(history_field_changes_text(&text, old, new), 0);
+		assert_string_equal(text.ptr, want);
+		free(want);
+		buf_release(&text);
+		json_decref(changes);
+		json_decref(empty);
+		json_decref(old);
+		json_decref(new);
+	}
+}
+
 static void test_unchanged_catch_up_writes_nothing(void **state)
 {
 	struct fixture *f = *state;
@@ -234,6 +275,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_merge_catch_up_equals_rebuild, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_unchanged_catch_up_writes_nothing, setup,
 					    teardown),
+	    cmocka_unit_test(test_change_text_matches_jansson),
 	    cmocka_unit_test(test_parse_time),
 	    cmocka_unit_test(test_cond_parse),
 	};
