@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "buf.h"
 #include "err.h"
 #include "history.h"
 #include "trust.h"
@@ -248,6 +249,96 @@ json_t *history_field_changes(const json_t *old, const json_t *new)
 fail:
 	json_decref(arr);
 	return NULL;
+}
+
+static int dump_to_buf(const char *data, size_t n, void *payload)
+{
+	return buf_add(payload, data, n) < 0 ? -1 : 0;
+}
+
+/* Is s written by jansson as itself between quotes (nothing to escape)? */
+static bool plain_text(const char *s, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if ((unsigned char)s[i] < 0x20 || s[i] == '"' || s[i] == '\\')
+			return false;
+	return true;
+}
+
+/* v as json_dumps writes it inside a JSON_COMPACT | JSON_SORT_KEYS dump. */
+static int dump_value(struct buf *out, const json_t *v)
+{
+	const size_t flags = JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY;
+
+	int rc;
+
+	if (json_is_string(v) && plain_text(json_string_value(v), json_string_length(v))) {
+		if ((rc = buf_addch(out, '"')) < 0 ||
+		    (rc = buf_add(out, json_string_value(v), json_string_length(v))) < 0)
+			return rc;
+		return buf_addch(out, '"');
+	}
+	if (json_is_integer(v))
+		return buf_printf(out, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+	if (json_dump_callback(v, dump_to_buf, out, flags) < 0)
+		return err_set(ERR_NOMEM, "out of memory");
+	return 0;
+}
+
+/* One {"field", "new", "old"} object (keys sorted; an absent side is null). */
+static int dump_change(struct buf *out, bool *first, const char *key, const json_t *was,
+		       const json_t *now)
+{
+	json_t *name = NULL;
+	int rc;
+
+	if ((rc = buf_adds(out, *first ? "[{\"field\":" : ",{\"field\":")) < 0)
+		return rc;
+	*first = false;
+	if (plain_text(key, strlen(key))) {
+		if ((rc = buf_addch(out, '"')) == 0 && (rc = buf_adds(out, key)) == 0)
+			rc = buf_addch(out, '"');
+	} else if (!(name = json_string(key))) {
+		rc = err_set(ERR_NOMEM, "out of memory");
+	} else {
+		rc = dump_value(out, name);
+		json_decref(name);
+	}
+	if (rc == 0 && (rc = buf_adds(out, ",\"new\":")) == 0)
+		rc = now ? dump_value(out, now) : buf_adds(out, "null");
+	if (rc == 0 && (rc = buf_adds(out, ",\"old\":")) == 0)
+		rc = was ? dump_value(out, was) : buf_adds(out, "null");
+	return rc < 0 ? rc : buf_addch(out, '}');
+}
+
+int history_field_changes_text(struct buf *out, const json_t *old, const json_t *new)
+{
+	const char *key;
+	json_t *v;
+	void *iter;
+	bool first = true;
+	int rc = 0;
+
+	if (new) {
+		json_object_foreach ((json_t *)new, key, v) {
+			json_t *was = old ? json_object_get(old, key) : NULL;
+
+			if (strcmp(key, "hlc") == 0 || field_equal(was, v))
+				continue;
+			if ((rc = dump_change(out, &first, key, was, v)) < 0)
+				return rc;
+		}
+	}
+	for (iter = old ? json_object_iter((json_t *)old) : NULL; iter;
+	     iter = json_object_iter_next((json_t *)old, iter)) {
+		key = json_object_iter_key(iter);
+		if (strcmp(key, "hlc") != 0 && !(new &&json_object_get(new, key)) &&
+		    (rc = dump_change(out, &first, key, json_object_iter_value(iter), NULL)) < 0)
+			return rc;
+	}
+	return buf_adds(out, first ? "[]" : "]");
 }
 
 /* The blob id at path in commit c; false when absent. */

@@ -11,6 +11,7 @@
 #include <git2.h>
 #include <jansson.h>
 
+#include "buf.h"
 #include "ledger.h"
 
 enum history_sig_status {
@@ -63,6 +64,13 @@ const char *history_sig_name(enum history_sig_status s);
 /* The fields that differ between old (NULL: none) and new, as a JSON array of
  * {"field", "old", "new"} (absent values are null), ignoring "hlc". New reference. */
 json_t *history_field_changes(const json_t *old, const json_t *new);
+
+/*
+ * Append to out exactly the text json_dumps(history_field_changes(old, new),
+ * JSON_COMPACT | JSON_SORT_KEYS) gives (what the index stores per change), without
+ * building the array: new NULL means no fields. Allocates only in out.
+ */
+int history_field_changes_text(struct buf *out, const json_t *old, const json_t *new);
 
 struct history_entry {
 	struct history_info info;

@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,8 +27,11 @@
 
 #define INDEX_BUSY_MS 30000
 
-/* Secondary indexes: dropped before a rebuild and created after it (sorting once is
- * cheaper than a million random B-tree inserts). records_key stays: upserts need it. */
+/* Secondary indexes. A rebuild drops the ones whose keys arrive in random order and
+ * creates them after the load (sorting once is cheaper than a million random B-tree
+ * inserts); records_type and changes_time stay, their keys arrive nearly in order
+ * (few types and statuses, then the row number; commit times), and so does records_key:
+ * upserts need it. */
 static const char index_secondary_sql[] =
     "CREATE INDEX IF NOT EXISTS records_type ON records(type, status);"
     "CREATE INDEX IF NOT EXISTS fields_value ON fields(type, field, value);"
@@ -35,11 +39,9 @@ static const char index_secondary_sql[] =
     "CREATE INDEX IF NOT EXISTS changes_record ON changes(branch, record);"
     "CREATE INDEX IF NOT EXISTS changes_time ON changes(time);";
 
-static const char index_drop_secondary_sql[] = "DROP INDEX IF EXISTS records_type;"
-					       "DROP INDEX IF EXISTS fields_value;"
+static const char index_drop_secondary_sql[] = "DROP INDEX IF EXISTS fields_value;"
 					       "DROP INDEX IF EXISTS persons_idnum;"
-					       "DROP INDEX IF EXISTS changes_record;"
-					       "DROP INDEX IF EXISTS changes_time;";
+					       "DROP INDEX IF EXISTS changes_record;";
 
 static const char index_tables_sql[] =
     "CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
@@ -62,6 +64,7 @@ static const char index_tables_sql[] =
 
 enum {
 	ST_RECORD_PUT,
+	ST_RECORD_ADD,
 	ST_RECORD_GET,
 	ST_RECORD_DEL,
 	ST_FIELDS_DEL,
@@ -78,6 +81,8 @@ static const char *const stmt_sql[ST_COUNT] = {
 		      " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT(branch, id) DO"
 		      " UPDATE SET type = ?3, status = ?4, office = ?5, void = ?6, hlc = ?7,"
 		      " blob = ?8, json = ?9 RETURNING rec",
+    [ST_RECORD_ADD] = "INSERT INTO records(branch, id, type, status, office, void, hlc, blob, json)"
+		      " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
     [ST_RECORD_GET] = "SELECT rec FROM records WHERE branch = ?1 AND id = ?2",
     [ST_RECORD_DEL] = "DELETE FROM records WHERE rec = ?1",
     [ST_FIELDS_DEL] = "DELETE FROM fields WHERE rec = ?1",
@@ -471,15 +476,122 @@ static int diff_trees(struct diff *d, git_tree *a, git_tree *b, int depth)
 	return rc;
 }
 
-/* --- catch-up ------------------------------------------------------------------------- */
+/* --- catch-up: a walk that reads git, a writer that fills SQLite ---------------------- */
 
-struct catchup {
-	struct index *ix;
-	struct ledger *l;
+/*
+ * A catch-up is a plan (which branch goes from which indexed commit to which head), a
+ * walk and a writer. The walk reads commits, trees and blobs, decodes records and writes
+ * the change-log text: it touches only the repository. The writer turns what the walk
+ * found into rows: it alone touches SQLite. The walk runs on a thread of its own and
+ * hands the writer batches of ops in order; the writer hands each batch back when done,
+ * and the walk releases what it held before filling it again (so a batch's memory is
+ * allocated and freed on one thread, and at most PIPE_BATCHES are in flight).
+ */
+
+enum op_kind {
+	OP_CHANGE, /* a change-log row */
+	OP_STORE,  /* a record's row, with its field and person rows */
+	OP_FORGET, /* a record gone from the branch */
+	OP_BRANCH, /* the branch is now indexed at oid */
+};
+
+struct op {
+	enum op_kind kind;
+	const char *branch;		 /* the plan's name, valid through the catch-up */
+	const struct schema_type *t;	 /* OP_CHANGE, OP_STORE */
+	char id[RECORD_ID_MAX];		 /* OP_CHANGE, OP_STORE, OP_FORGET */
+	const struct history_info *info; /* OP_CHANGE: the commit (in the batch) */
+	const char *change;		 /* OP_CHANGE: "create", "amend" or "delete" */
+	size_t text, len; /* OP_CHANGE: the change-log JSON, OP_STORE: the record's bytes;
+			     offset and length in the batch's text */
+	size_t val, nval; /* OP_STORE: its values (VAL_STATUS, VAL_HLC, then the rest in
+			     schema order), in the batch's vals */
+	bool is_void;	  /* OP_STORE: the record is void */
+	git_oid oid;	  /* OP_STORE: the record's blob; OP_BRANCH: the head */
+	bool fresh;	  /* OP_STORE: the branch had nothing at the record's path */
+};
+
+/* A value of a record the writer stores, taken out of the decoded record. */
+enum val_role {
+	VAL_STATUS, /* the records row's status */
+	VAL_HLC,    /* its hlc */
+	VAL_FIELD,  /* a fields row (one per item of a list) */
+	VAL_IDNUM,  /* a persons row's number; the next value is its id type */
+	VAL_IDTYPE,
+};
+
+struct val {
+	enum val_role role;
+	const char *field; /* VAL_FIELD: the schema's field name */
+	int type;	   /* SQLITE_TEXT, SQLITE_INTEGER or SQLITE_NULL */
+	sqlite3_int64 i;   /* SQLITE_INTEGER (booleans are 0 and 1) */
+	size_t text, len;  /* SQLITE_TEXT: offset and length in the batch's text */
+};
+
+#define BATCH_OPS    256
+#define PIPE_BATCHES 4
+
+struct batch {
+	struct op op[BATCH_OPS];
+	size_t n;
+	struct history_info info[BATCH_OPS]; /* copies of the commits OP_CHANGE ops log */
+	size_t ninfo;
+	struct val *vals; /* the values OP_STORE ops point into */
+	size_t nvals, capvals;
+	struct buf text;    /* the texts ops and values point into (by offset: it grows) */
+	struct batch *next; /* in the pipe's queues */
+};
+
+static void batch_clear(struct batch *b)
+{
+	size_t i;
+
+	for (i = 0; i < b->ninfo; i++)
+		history_info_release(&b->info[i]);
+	b->n = b->ninfo = b->nvals = 0;
+	buf_reset(&b->text);
+}
+
+/* Batches between the two threads: full ones to the writer in order, used ones back. */
+struct pipe {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	struct batch *full, **full_tail; /* walk -> writer, oldest first */
+	struct batch *used;		 /* writer -> walk */
+	bool walk_done;			 /* the walk has ended, with walk_rc */
+	bool stop;			 /* the writer failed: the walk gives up */
+	int walk_rc;
+	char walk_err[1024]; /* the walk's message when walk_rc < 0 */
+	struct batch *all;   /* PIPE_BATCHES of them */
+};
+
+/* What one branch's catch-up is to do. */
+struct plan {
 	const char *branch;
-	struct history_info info; /* the commit being logged */
-	bool log;		  /* write change-log rows */
-	bool apply;		  /* apply changes to records */
+	git_oid indexed; /* valid when has_indexed */
+	bool has_indexed;
+	git_oid head;
+};
+
+/* The walk's state: the thread that reads the repository. */
+struct walk {
+	struct ledger *l;
+	git_odb *odb; /* the repository's, for blobs */
+	struct pipe *pipe;
+	const struct plan *plan;
+	size_t nplan;
+	struct batch *b;		     /* being filled; NULL before the first op */
+	const char *branch;		     /* the plan entry being walked */
+	struct history_info commit;	     /* the commit being logged */
+	const struct history_info *in_batch; /* its copy in b, or NULL */
+	bool log;			     /* write change-log rows */
+	bool apply;			     /* apply changes to records */
+	size_t commits;			     /* commits read */
+};
+
+/* The writer's state: the thread that owns SQLite. */
+struct writer {
+	struct index *ix;
 	struct index_progress *progress;
 };
 
@@ -509,250 +621,245 @@ static bool record_at(const struct schema_type **type, char id[RECORD_ID_MAX], s
 	return record_path(want, tname, id) == 0 && strcmp(want, path) == 0;
 }
 
-/* Decode a record blob; a bad one is reported on stderr and left out (*out NULL). */
-static int load_record(json_t **out, const char **raw, size_t *rawlen, git_blob **keep,
-		       struct catchup *cu, const git_oid *oid, const char *id, const char *path)
+/* --- the walk ------------------------------------------------------------------------- */
+
+/* Hand the batch being filled to the writer and take a used one (waiting for it). */
+static int walk_flush(struct walk *w)
 {
-	char what[RECORD_ID_MAX + 16];
-	git_blob *b = NULL;
+	struct pipe *p = w->pipe;
+	int rc = 0;
+
+	pthread_mutex_lock(&p->mu);
+	if (w->b) {
+		*p->full_tail = w->b;
+		p->full_tail = &w->b->next;
+		w->b = NULL;
+		pthread_cond_broadcast(&p->cv);
+	}
+	while (!p->used && !p->stop)
+		pthread_cond_wait(&p->cv, &p->mu);
+	if (p->stop) {
+		rc = ERR_GENERIC; /* the writer holds the message */
+	} else {
+		w->b = p->used;
+		p->used = w->b->next;
+		w->b->next = NULL;
+	}
+	pthread_mutex_unlock(&p->mu);
+	if (rc == 0) {
+		batch_clear(w->b);
+		w->in_batch = NULL;
+	}
+	return rc;
+}
+
+/* The next op of the batch being filled (zeroed, with the branch set). */
+static int walk_op(struct op **out, struct walk *w, enum op_kind kind)
+{
+	int rc;
+
+	if ((!w->b || w->b->n == BATCH_OPS) && (rc = walk_flush(w)) < 0)
+		return rc;
+	*out = &w->b->op[w->b->n++];
+	memset(*out, 0, sizeof(**out));
+	(*out)->kind = kind;
+	(*out)->branch = w->branch;
+	return 0;
+}
+
+static int info_copy(struct history_info *out, const struct history_info *in)
+{
+	*out = *in;
+	out->subject = strdup(in->subject);
+	out->reason = strdup(in->reason);
+	out->office = strdup(in->office);
+	out->operator= strdup(in->operator);
+	out->hlc = strdup(in->hlc);
+	if (!out->subject || !out->reason || !out->office || !out->operator|| !out->hlc) {
+		history_info_release(out);
+		return err_set(ERR_NOMEM, "out of memory");
+	}
+	return 0;
+}
+
+/* Decode a record blob; a bad one is reported on stderr and left out (*out NULL). On
+ * success with keep, the blob is left in *keep for its bytes. */
+static int load_record(json_t **out, git_odb_object **keep, struct walk *w, const git_oid *oid,
+		       const char *id, const char *path)
+{
+	char what[RECORD_ID_MAX + 16] = "record '";
+	size_t n = strlen(id);
+	git_odb_object *b = NULL;
 
 	*out = NULL;
-	if (git_blob_lookup(&b, cu->l->repo, oid) < 0)
+	if (git_odb_read(&b, w->odb, oid) < 0 || git_odb_object_type(b) != GIT_OBJECT_BLOB) {
+		git_odb_object_free(b);
 		return err_git(ERR_IO, "cannot read record '%s' (blob %s)", id,
 			       git_oid_tostr_s(oid));
-	snprintf(what, sizeof(what), "record '%s'", id);
-	if (record_decode(out, git_blob_rawcontent(b), (size_t)git_blob_rawsize(b), false, what) <
-	    0) {
-		fprintf(stderr, "caseledger: index: branch '%s' %s: %s; not indexed\n", cu->branch,
+	}
+	memcpy(what + 8, id, n);
+	memcpy(what + 8 + n, "'", 2);
+	if (record_decode(out, git_odb_object_data(b), git_odb_object_size(b), false, what) < 0) {
+		fprintf(stderr, "caseledger: index: branch '%s' %s: %s; not indexed\n", w->branch,
 			path, err_msg());
 		err_clear();
 		*out = NULL;
 	}
-	if (keep && *out) {
-		*raw = git_blob_rawcontent(b);
-		*rawlen = (size_t)git_blob_rawsize(b);
+	if (keep && *out)
 		*keep = b;
-		return 0;
-	}
-	git_blob_free(b);
+	else
+		git_odb_object_free(b);
 	return 0;
 }
 
-/* Bind a JSON scalar as a typed SQLite value. */
-static void bind_json(sqlite3_stmt *st, int col, const json_t *v)
+/* kind: "create", "amend" or "delete" (by the blobs, whatever could be decoded). */
+static int walk_change(struct walk *w, const struct schema_type *t, const char *id,
+		       const char *kind, const json_t *old, const json_t *rec)
 {
-	if (json_is_string(v))
-		sqlite3_bind_text(st, col, json_string_value(v), -1, SQLITE_TRANSIENT);
-	else if (json_is_integer(v))
-		sqlite3_bind_int64(st, col, (sqlite3_int64)json_integer_value(v));
-	else if (json_is_boolean(v))
-		sqlite3_bind_int(st, col, json_is_true(v));
-	else
-		sqlite3_bind_null(st, col);
-}
-
-static int put_field(struct index *ix, sqlite3_int64 rec, const char *type, const char *field,
-		     const json_t *v)
-{
-	sqlite3_stmt *st;
+	struct op *op;
 	int rc;
 
-	if ((rc = ix_stmt(&st, ix, ST_FIELD_PUT)) < 0)
+	if ((rc = walk_op(&op, w, OP_CHANGE)) < 0)
 		return rc;
-	sqlite3_bind_int64(st, 1, rec);
-	sqlite3_bind_text(st, 2, field, -1, SQLITE_STATIC);
-	bind_json(st, 3, v);
-	sqlite3_bind_text(st, 4, type, -1, SQLITE_STATIC);
-	return ix_done(ix, st);
-}
-
-static int record_forget(struct catchup *cu, const char *id)
-{
-	sqlite3_stmt *st;
-	sqlite3_int64 rec;
-	int rc, step;
-
-	if ((rc = ix_stmt(&st, cu->ix, ST_RECORD_GET)) < 0)
-		return rc;
-	sqlite3_bind_text(st, 1, cu->branch, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, id, -1, SQLITE_STATIC);
-	step = sqlite3_step(st);
-	if (step == SQLITE_DONE) {
-		sqlite3_reset(st);
-		return 0;
+	if (!w->in_batch) {
+		if ((rc = info_copy(&w->b->info[w->b->ninfo], &w->commit)) < 0) {
+			w->b->n--;
+			return rc;
+		}
+		w->in_batch = &w->b->info[w->b->ninfo++];
 	}
-	if (step != SQLITE_ROW)
-		return ix_fail(cu->ix, step, "cannot read");
-	rec = sqlite3_column_int64(st, 0);
-	sqlite3_reset(st);
-	if ((rc = ix_stmt(&st, cu->ix, ST_FIELDS_DEL)) < 0)
-		return rc;
-	sqlite3_bind_int64(st, 1, rec);
-	if ((rc = ix_done(cu->ix, st)) < 0 || (rc = ix_stmt(&st, cu->ix, ST_PERSONS_DEL)) < 0)
-		return rc;
-	sqlite3_bind_int64(st, 1, rec);
-	if ((rc = ix_done(cu->ix, st)) < 0 || (rc = ix_stmt(&st, cu->ix, ST_RECORD_DEL)) < 0)
-		return rc;
-	sqlite3_bind_int64(st, 1, rec);
-	return ix_done(cu->ix, st);
+	op->t = t;
+	memcpy(op->id, id, strlen(id) + 1);
+	op->info = w->in_batch;
+	op->change = kind;
+	op->text = w->b->text.len;
+	rc = history_field_changes_text(&w->b->text, old, rec);
+	op->len = w->b->text.len - op->text;
+	return rc;
 }
 
-/* Store a record's row and its field and person rows. fresh: the branch's indexed state
- * has no such record (its path was empty), so there are no old rows to delete. */
-static int record_store(struct catchup *cu, const struct schema_type *t, const char *id,
-			const git_oid *blob, const json_t *rec, const char *raw, size_t rawlen,
-			bool fresh)
+/* Add v (typed as SQLite will bind it) to the batch's values, for the last op. */
+static int walk_val(struct walk *w, enum val_role role, const char *field, const json_t *v)
 {
-	struct index *ix = cu->ix;
-	char office[13];
-	sqlite3_stmt *st;
-	sqlite3_int64 row;
+	struct batch *b = w->b;
+	struct val *x;
+
+	if (b->nvals == b->capvals) {
+		size_t cap = b->capvals ? b->capvals * 2 : 1024;
+
+		if (!(x = realloc(b->vals, cap * sizeof(*x))))
+			return err_set(ERR_NOMEM, "out of memory");
+		b->vals = x;
+		b->capvals = cap;
+	}
+	x = &b->vals[b->nvals++];
+	b->op[b->n - 1].nval++;
+	x->role = role;
+	x->field = field;
+	x->type = SQLITE_NULL;
+	if (json_is_string(v)) {
+		x->type = SQLITE_TEXT;
+		x->text = b->text.len;
+		x->len = json_string_length(v);
+		return buf_add(&b->text, json_string_value(v), x->len);
+	}
+	if (json_is_integer(v) || json_is_boolean(v)) {
+		x->type = SQLITE_INTEGER;
+		x->i = json_is_boolean(v) ? json_is_true(v) : (sqlite3_int64)json_integer_value(v);
+	}
+	return 0;
+}
+
+/* What the writer needs of rec: its values, in the order it writes rows. */
+static int walk_vals(struct walk *w, const struct schema_type *t, const json_t *rec)
+{
 	size_t i, k;
-	int rc, step;
+	int rc;
 
-	if (cu->progress)
-		cu->progress->records++;
-	if ((rc = ix_stmt(&st, ix, ST_RECORD_PUT)) < 0)
+	if ((rc = walk_val(w, VAL_STATUS, NULL, json_object_get(rec, "status"))) < 0 ||
+	    (rc = walk_val(w, VAL_HLC, NULL, json_object_get(rec, "hlc"))) < 0)
 		return rc;
-	record_id_office(office, id);
-	sqlite3_bind_text(st, 1, cu->branch, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, id, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 3, t->name, -1, SQLITE_STATIC);
-	bind_json(st, 4, json_object_get(rec, "status"));
-	sqlite3_bind_text(st, 5, office, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_int(st, 6, json_is_true(json_object_get(rec, "void")));
-	bind_json(st, 7, json_object_get(rec, "hlc"));
-	sqlite3_bind_text(st, 8, git_oid_tostr_s(blob), -1, SQLITE_TRANSIENT);
-	sqlite3_bind_text(st, 9, raw, (int)rawlen, SQLITE_STATIC);
-	step = sqlite3_step(st);
-	if (step != SQLITE_ROW) {
-		rc = ix_fail(ix, step, "cannot store a record");
-		sqlite3_reset(st);
-		return rc;
-	}
-	row = sqlite3_column_int64(st, 0);
-	if ((rc = ix_done(ix, st)) < 0)
-		return rc;
-	if (fresh)
-		goto rows;
-	if ((rc = ix_stmt(&st, ix, ST_FIELDS_DEL)) < 0)
-		return rc;
-	sqlite3_bind_int64(st, 1, row);
-	if ((rc = ix_done(ix, st)) < 0 || (rc = ix_stmt(&st, ix, ST_PERSONS_DEL)) < 0)
-		return rc;
-	sqlite3_bind_int64(st, 1, row);
-	if ((rc = ix_done(ix, st)) < 0)
-		return rc;
-rows:
 	for (i = 0; i < t->nfields; i++) {
 		const struct schema_field *f = &t->fields[i];
 		const json_t *v = json_object_get(rec, f->name);
 
 		if (!v)
 			continue;
-		if (f->kind == FIELD_IDNUM && json_is_string(v)) {
-			const json_t *kind =
-			    f->kind_field ? json_object_get(rec, f->kind_field) : NULL;
-
-			if ((rc = ix_stmt(&st, ix, ST_PERSON_PUT)) < 0)
-				return rc;
-			sqlite3_bind_int64(st, 1, row);
-			sqlite3_bind_text(st, 2, json_string_value(v), -1, SQLITE_STATIC);
-			bind_json(st, 3, kind);
-			if ((rc = ix_done(ix, st)) < 0)
-				return rc;
-		}
+		if (f->kind == FIELD_IDNUM && json_is_string(v) &&
+		    ((rc = walk_val(w, VAL_IDNUM, NULL, v)) < 0 ||
+		     (rc = walk_val(w, VAL_IDTYPE, NULL,
+				    f->kind_field ? json_object_get(rec, f->kind_field) : NULL)) <
+			 0))
+			return rc;
 		if (!f->search)
 			continue;
-		if (json_is_array(v)) {
-			for (k = 0; k < json_array_size(v); k++)
-				if ((rc = put_field(ix, row, t->name, f->name,
-						    json_array_get(v, k))) < 0)
-					return rc;
-		} else if ((rc = put_field(ix, row, t->name, f->name, v)) < 0) {
-			return rc;
+		if (!json_is_array(v)) {
+			if ((rc = walk_val(w, VAL_FIELD, f->name, v)) < 0)
+				return rc;
+			continue;
 		}
+		for (k = 0; k < json_array_size(v); k++)
+			if ((rc = walk_val(w, VAL_FIELD, f->name, json_array_get(v, k))) < 0)
+				return rc;
 	}
 	return 0;
 }
 
-/* kind: "create", "amend" or "delete" (by the blobs, whatever could be decoded). */
-static int change_log(struct catchup *cu, const struct schema_type *t, const char *id,
-		      const char *kind, const json_t *old, const json_t *rec)
+/* A record to store, decoded (rec) from blob. */
+static int walk_store(struct walk *w, const struct schema_type *t, const char *id,
+		      const git_oid *oid, const json_t *rec, git_odb_object *blob, bool fresh)
 {
-	json_t *changes = NULL, *empty = NULL;
-	char *text = NULL;
-	sqlite3_stmt *st;
+	struct op *op;
 	int rc;
 
-	if (!rec) {
-		empty = json_object();
-		changes = empty ? history_field_changes(old, empty) : NULL;
-	} else {
-		changes = history_field_changes(old, rec);
-	}
-	if (!changes || !(text = json_dumps(changes, JSON_COMPACT | JSON_SORT_KEYS))) {
-		rc = err_set(ERR_NOMEM, "out of memory");
-		goto out;
-	}
-	if (cu->progress)
-		cu->progress->changes++;
-	if ((rc = ix_stmt(&st, cu->ix, ST_CHANGE_PUT)) < 0)
-		goto out;
-	sqlite3_bind_text(st, 1, cu->branch, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, git_oid_tostr_s(&cu->info.id), -1, SQLITE_TRANSIENT);
-	sqlite3_bind_int64(st, 3, cu->info.time);
-	sqlite3_bind_int(st, 4, cu->info.offset);
-	sqlite3_bind_text(st, 5, cu->info.office, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 6, cu->info.operator, - 1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 7, cu->info.subject, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 8, cu->info.reason, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 9, cu->info.hlc, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 10, id, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 11, t->name, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 12, kind, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 13, text, -1, SQLITE_STATIC);
-	rc = ix_done(cu->ix, st);
-out:
-	free(text);
-	json_decref(changes);
-	json_decref(empty);
-	return rc;
+	if ((rc = walk_op(&op, w, OP_STORE)) < 0)
+		return rc;
+	op->t = t;
+	memcpy(op->id, id, strlen(id) + 1);
+	git_oid_cpy(&op->oid, oid);
+	op->fresh = fresh;
+	op->is_void = json_is_true(json_object_get(rec, "void"));
+	op->text = w->b->text.len;
+	op->len = git_odb_object_size(blob);
+	if ((rc = buf_add(&w->b->text, git_odb_object_data(blob), op->len)) < 0)
+		return rc;
+	op->val = w->b->nvals;
+	return walk_vals(w, t, rec);
 }
 
-static int on_delta(const char *path, const git_oid *old, const git_oid *new, void *payload)
+static int walk_delta(const char *path, const git_oid *old, const git_oid *new, void *payload)
 {
-	struct catchup *cu = payload;
+	struct walk *w = payload;
 	const struct schema_type *t;
 	char id[RECORD_ID_MAX];
 	json_t *was = NULL, *now = NULL;
-	git_blob *keep = NULL;
-	const char *raw = NULL;
-	size_t rawlen = 0;
+	git_odb_object *keep = NULL;
+	struct op *op;
 	int rc = 0;
 
-	if (!record_at(&t, id, cu->l, path))
+	if (!record_at(&t, id, w->l, path))
 		return 0;
-	if (cu->log && old && (rc = load_record(&was, NULL, NULL, NULL, cu, old, id, path)) < 0)
+	if (w->log && old && (rc = load_record(&was, NULL, w, old, id, path)) < 0)
 		goto out;
-	if (new && (rc = load_record(&now, &raw, &rawlen, &keep, cu, new, id, path)) < 0)
+	if (new && (rc = load_record(&now, &keep, w, new, id, path)) < 0)
 		goto out;
 	/* An undecodable new blob was reported: it is not logged, and not indexed. */
-	if (cu->log && (!new || now) &&
-	    (rc = change_log(cu, t, id,
-			     !old   ? "create"
-			     : !new ? "delete"
-				    : "amend",
-			     was, now)) < 0)
+	if (w->log && (!new || now) &&
+	    (rc = walk_change(w, t, id,
+			      !old   ? "create"
+			      : !new ? "delete"
+				     : "amend",
+			      was, now)) < 0)
 		goto out;
-	if (!cu->apply)
+	if (!w->apply)
 		goto out;
 	if (now)
-		rc = record_store(cu, t, id, new, now, raw, rawlen, old == NULL);
-	else
-		rc = record_forget(cu, id);
+		rc = walk_store(w, t, id, new, now, keep, old == NULL);
+	else if ((rc = walk_op(&op, w, OP_FORGET)) == 0) {
+		memcpy(op->id, id, strlen(id) + 1);
+	}
 out:
-	git_blob_free(keep);
+	git_odb_object_free(keep);
 	json_decref(was);
 	json_decref(now);
 	return rc;
@@ -772,16 +879,415 @@ static int tree_of(git_tree **out, struct ledger *l, const git_oid *commit)
 	return rc;
 }
 
-static int diff_commits(struct catchup *cu, const git_oid *from, const git_oid *to)
+static int diff_commits(struct walk *w, const git_oid *from, const git_oid *to)
 {
-	struct diff d = {.repo = cu->l->repo, .cb = on_delta, .payload = cu};
+	struct diff d = {.repo = w->l->repo, .cb = walk_delta, .payload = w};
 	git_tree *a = NULL, *b = NULL;
 	int rc;
 
-	if ((rc = tree_of(&a, cu->l, from)) == 0 && (rc = tree_of(&b, cu->l, to)) == 0)
+	if ((rc = tree_of(&a, w->l, from)) == 0 && (rc = tree_of(&b, w->l, to)) == 0)
 		rc = diff_trees(&d, a, b, 0);
 	git_tree_free(a);
 	git_tree_free(b);
+	return rc;
+}
+
+/* Log one commit against its first parent; apply it too when that parent is *state. */
+static int walk_commit(struct walk *w, const git_oid *oid, git_oid *state, bool *has_state)
+{
+	git_commit *c = NULL;
+	const git_oid *parent;
+	int rc;
+
+	if (git_commit_lookup(&c, w->l->repo, oid) < 0)
+		return err_git(ERR_IO, "cannot read commit %s", git_oid_tostr_s(oid));
+	parent = git_commit_parentcount(c) > 0 ? git_commit_parent_id(c, 0) : NULL;
+	w->apply =
+	    (!parent && !*has_state) || (parent && *has_state && git_oid_equal(parent, state));
+	w->log = true;
+	if ((rc = history_info(&w->commit, c)) == 0) {
+		w->in_batch = NULL;
+		rc = diff_commits(w, parent, oid);
+		w->in_batch = NULL;
+		history_info_release(&w->commit);
+	}
+	if (rc == 0 && w->apply) {
+		git_oid_cpy(state, oid);
+		*has_state = true;
+	}
+	w->commits++;
+	git_commit_free(c);
+	return rc;
+}
+
+/*
+ * Bring one branch from indexed to head. Commits are logged oldest first, each against
+ * its first parent; records follow along while each commit's first parent is the state
+ * they reflect, and one direct diff to head settles the rest (merges).
+ */
+static int walk_branch(struct walk *w, const struct plan *p)
+{
+	git_revwalk *walk = NULL;
+	git_oid state, oid;
+	bool has_state = p->has_indexed;
+	struct op *op;
+	int rc = 0;
+
+	w->branch = p->branch;
+	if (p->has_indexed)
+		git_oid_cpy(&state, &p->indexed);
+	if (git_revwalk_new(&walk, w->l->repo) < 0 ||
+	    git_revwalk_sorting(walk, GIT_SORT_TOPOLOGICAL | GIT_SORT_REVERSE) < 0 ||
+	    git_revwalk_push(walk, &p->head) < 0 ||
+	    (p->has_indexed && git_revwalk_hide(walk, &p->indexed) < 0)) {
+		rc = err_git(ERR_IO, "cannot walk branch '%s'", p->branch);
+		goto out;
+	}
+	while (rc == 0 && git_revwalk_next(&oid, walk) == 0)
+		rc = walk_commit(w, &oid, &state, &has_state);
+	if (rc < 0)
+		goto out;
+	if (!has_state || !git_oid_equal(&state, &p->head)) {
+		w->apply = true;
+		w->log = false;
+		if ((rc = diff_commits(w, has_state ? &state : NULL, &p->head)) < 0)
+			goto out;
+	}
+	if ((rc = walk_op(&op, w, OP_BRANCH)) == 0)
+		git_oid_cpy(&op->oid, &p->head);
+out:
+	git_revwalk_free(walk);
+	return rc;
+}
+
+/* The walk thread: every plan entry, then the last batch; the outcome in the pipe. */
+static void *walk_main(void *arg)
+{
+	struct walk *w = arg;
+	struct pipe *p = w->pipe;
+	size_t i;
+	int rc = 0;
+
+	if (git_repository_odb(&w->odb, w->l->repo) < 0)
+		rc = err_git(ERR_IO, "cannot open the objects of '%s'", w->l->dir);
+	for (i = 0; rc == 0 && i < w->nplan; i++)
+		rc = walk_branch(w, &w->plan[i]);
+	git_odb_free(w->odb);
+	w->odb = NULL;
+	pthread_mutex_lock(&p->mu);
+	if (w->b) {
+		*p->full_tail = w->b;
+		p->full_tail = &w->b->next;
+		w->b = NULL;
+	}
+	p->walk_done = true;
+	p->walk_rc = rc;
+	if (rc < 0)
+		snprintf(p->walk_err, sizeof(p->walk_err), "%s", err_msg());
+	pthread_cond_broadcast(&p->cv);
+	pthread_mutex_unlock(&p->mu);
+	return NULL;
+}
+
+/* --- the writer ----------------------------------------------------------------------- */
+
+/* Bind a value the walk took out of a record. */
+static void bind_val(sqlite3_stmt *st, int col, const struct batch *b, const struct val *v)
+{
+	if (v->type == SQLITE_TEXT)
+		sqlite3_bind_text(st, col, b->text.ptr + v->text, (int)v->len, SQLITE_STATIC);
+	else if (v->type == SQLITE_INTEGER)
+		sqlite3_bind_int64(st, col, v->i);
+	else
+		sqlite3_bind_null(st, col);
+}
+
+static int put_field(struct index *ix, sqlite3_int64 rec, const char *type, const struct batch *b,
+		     const struct val *v)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	if ((rc = ix_stmt(&st, ix, ST_FIELD_PUT)) < 0)
+		return rc;
+	sqlite3_bind_int64(st, 1, rec);
+	sqlite3_bind_text(st, 2, v->field, -1, SQLITE_STATIC);
+	bind_val(st, 3, b, v);
+	sqlite3_bind_text(st, 4, type, -1, SQLITE_STATIC);
+	return ix_done(ix, st);
+}
+
+static int put_person(struct index *ix, sqlite3_int64 rec, const struct batch *b,
+		      const struct val *number, const struct val *type)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	if ((rc = ix_stmt(&st, ix, ST_PERSON_PUT)) < 0)
+		return rc;
+	sqlite3_bind_int64(st, 1, rec);
+	bind_val(st, 2, b, number);
+	bind_val(st, 3, b, type);
+	return ix_done(ix, st);
+}
+
+/* Delete the field and person rows of record row rec. */
+static int rows_forget(struct index *ix, sqlite3_int64 rec)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	if ((rc = ix_stmt(&st, ix, ST_FIELDS_DEL)) < 0)
+		return rc;
+	sqlite3_bind_int64(st, 1, rec);
+	if ((rc = ix_done(ix, st)) < 0 || (rc = ix_stmt(&st, ix, ST_PERSONS_DEL)) < 0)
+		return rc;
+	sqlite3_bind_int64(st, 1, rec);
+	return ix_done(ix, st);
+}
+
+static int record_forget(struct writer *wr, const struct op *op)
+{
+	struct index *ix = wr->ix;
+	sqlite3_stmt *st;
+	sqlite3_int64 rec;
+	int rc, step;
+
+	if ((rc = ix_stmt(&st, ix, ST_RECORD_GET)) < 0)
+		return rc;
+	sqlite3_bind_text(st, 1, op->branch, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, op->id, -1, SQLITE_STATIC);
+	step = sqlite3_step(st);
+	if (step == SQLITE_DONE) {
+		sqlite3_reset(st);
+		return 0;
+	}
+	if (step != SQLITE_ROW)
+		return ix_fail(ix, step, "cannot read");
+	rec = sqlite3_column_int64(st, 0);
+	sqlite3_reset(st);
+	if ((rc = rows_forget(ix, rec)) < 0 || (rc = ix_stmt(&st, ix, ST_RECORD_DEL)) < 0)
+		return rc;
+	sqlite3_bind_int64(st, 1, rec);
+	return ix_done(ix, st);
+}
+
+/* The record's row: inserted when fresh, else upserted; its rowid in *row. */
+static int record_row(sqlite3_int64 *row, struct writer *wr, const struct batch *b,
+		      const struct op *op)
+{
+	struct index *ix = wr->ix;
+	char office[13];
+	sqlite3_stmt *st;
+	int rc, step;
+
+	if ((rc = ix_stmt(&st, ix, op->fresh ? ST_RECORD_ADD : ST_RECORD_PUT)) < 0)
+		return rc;
+	record_id_office(office, op->id);
+	sqlite3_bind_text(st, 1, op->branch, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, op->id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, op->t->name, -1, SQLITE_STATIC);
+	bind_val(st, 4, b, &b->vals[op->val + VAL_STATUS]);
+	sqlite3_bind_text(st, 5, office, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int(st, 6, op->is_void);
+	bind_val(st, 7, b, &b->vals[op->val + VAL_HLC]);
+	sqlite3_bind_text(st, 8, git_oid_tostr_s(&op->oid), -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(st, 9, b->text.ptr + op->text, (int)op->len, SQLITE_STATIC);
+	if (op->fresh) {
+		if ((rc = ix_done(ix, st)) == 0)
+			*row = sqlite3_last_insert_rowid(ix->db);
+		return rc;
+	}
+	step = sqlite3_step(st);
+	if (step != SQLITE_ROW) {
+		rc = ix_fail(ix, step, "cannot store a record");
+		sqlite3_reset(st);
+		return rc;
+	}
+	*row = sqlite3_column_int64(st, 0);
+	return ix_done(ix, st);
+}
+
+/* Store a record's row and its field and person rows. A fresh record (the branch's
+ * indexed state had nothing at its path) has no old rows to delete. */
+static int record_store(struct writer *wr, const struct batch *b, const struct op *op)
+{
+	const struct val *v = &b->vals[op->val], *end = v + op->nval;
+	sqlite3_int64 row = 0;
+	int rc;
+
+	if (wr->progress)
+		wr->progress->records++;
+	if ((rc = record_row(&row, wr, b, op)) < 0 ||
+	    (!op->fresh && (rc = rows_forget(wr->ix, row)) < 0))
+		return rc;
+	for (v += VAL_HLC + 1; rc == 0 && v < end; v++) {
+		if (v->role == VAL_FIELD)
+			rc = put_field(wr->ix, row, op->t->name, b, v);
+		else if (v->role == VAL_IDNUM && v + 1 < end)
+			rc = put_person(wr->ix, row, b, v, v + 1);
+	}
+	return rc;
+}
+
+static int change_put(struct writer *wr, const struct op *op, const char *text)
+{
+	const struct history_info *info = op->info;
+	sqlite3_stmt *st;
+	int rc;
+
+	if (wr->progress)
+		wr->progress->changes++;
+	if ((rc = ix_stmt(&st, wr->ix, ST_CHANGE_PUT)) < 0)
+		return rc;
+	sqlite3_bind_text(st, 1, op->branch, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, git_oid_tostr_s(&info->id), -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(st, 3, info->time);
+	sqlite3_bind_int(st, 4, info->offset);
+	sqlite3_bind_text(st, 5, info->office, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 6, info->operator, - 1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 7, info->subject, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 8, info->reason, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 9, info->hlc, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 10, op->id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 11, op->t->name, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 12, op->change, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 13, text, (int)op->len, SQLITE_STATIC);
+	return ix_done(wr->ix, st);
+}
+
+static int branch_put(struct writer *wr, const struct op *op)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	if ((rc = ix_stmt(&st, wr->ix, ST_BRANCH_PUT)) < 0)
+		return rc;
+	sqlite3_bind_text(st, 1, op->branch, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, git_oid_tostr_s(&op->oid), -1, SQLITE_TRANSIENT);
+	if ((rc = ix_done(wr->ix, st)) == 0 && wr->progress)
+		wr->progress->branches++;
+	return rc;
+}
+
+static int write_batch(struct writer *wr, const struct batch *b)
+{
+	size_t i;
+	int rc = 0;
+
+	for (i = 0; rc == 0 && i < b->n; i++) {
+		const struct op *op = &b->op[i];
+		const char *text = b->text.ptr + op->text;
+
+		switch (op->kind) {
+		case OP_CHANGE:
+			rc = change_put(wr, op, text);
+			break;
+		case OP_STORE:
+			rc = record_store(wr, b, op);
+			break;
+		case OP_FORGET:
+			rc = record_forget(wr, op);
+			break;
+		case OP_BRANCH:
+			rc = branch_put(wr, op);
+			break;
+		}
+	}
+	return rc;
+}
+
+/* Write every batch the walk sends until it ends; stop it on the first failure. */
+static int write_all(struct writer *wr, struct pipe *p)
+{
+	struct batch *b;
+	int rc = 0;
+
+	for (;;) {
+		pthread_mutex_lock(&p->mu);
+		while (!p->full && !p->walk_done)
+			pthread_cond_wait(&p->cv, &p->mu);
+		b = p->walk_rc < 0 ? NULL : p->full;
+		if (b && (p->full = b->next) == NULL)
+			p->full_tail = &p->full;
+		pthread_mutex_unlock(&p->mu);
+		if (!b)
+			break;
+		rc = write_batch(wr, b);
+		pthread_mutex_lock(&p->mu);
+		b->next = p->used;
+		p->used = b;
+		p->stop = rc < 0;
+		pthread_cond_broadcast(&p->cv);
+		pthread_mutex_unlock(&p->mu);
+		if (rc < 0)
+			return rc;
+	}
+	if (p->walk_rc < 0)
+		return err_set(p->walk_rc, "%s", p->walk_err);
+	return 0;
+}
+
+/* --- the plan and the two threads ----------------------------------------------------- */
+
+static int pipe_init(struct pipe *p)
+{
+	size_t i;
+
+	memset(p, 0, sizeof(*p));
+	p->full_tail = &p->full;
+	if (!(p->all = calloc(PIPE_BATCHES, sizeof(*p->all))))
+		return err_set(ERR_NOMEM, "out of memory");
+	for (i = 0; i < PIPE_BATCHES; i++) {
+		p->all[i].text = (struct buf)BUF_INIT;
+		p->all[i].next = p->used;
+		p->used = &p->all[i];
+	}
+	pthread_mutex_init(&p->mu, NULL);
+	pthread_cond_init(&p->cv, NULL);
+	return 0;
+}
+
+static void pipe_release(struct pipe *p)
+{
+	size_t i;
+
+	for (i = 0; p->all && i < PIPE_BATCHES; i++) {
+		batch_clear(&p->all[i]);
+		free(p->all[i].vals);
+		buf_release(&p->all[i].text);
+	}
+	free(p->all);
+	pthread_mutex_destroy(&p->mu);
+	pthread_cond_destroy(&p->cv);
+}
+
+/* Carry out the plan: the walk on a thread of its own, the writer on this one. */
+static int run_plan(struct index *ix, struct ledger *l, const struct plan *plan, size_t n,
+		    struct index_progress *progress)
+{
+	struct writer wr = {.ix = ix, .progress = progress};
+	struct walk w = {.l = l, .plan = plan, .nplan = n};
+	struct pipe p;
+	pthread_t thread;
+	int rc, err;
+
+	if (n == 0)
+		return 0;
+	if ((rc = pipe_init(&p)) < 0)
+		return rc;
+	w.pipe = &p;
+	if ((err = pthread_create(&thread, NULL, walk_main, &w)) != 0) {
+		errno = err;
+		rc = err_errno(ERR_GENERIC, "index: cannot start a thread");
+		goto out;
+	}
+	rc = write_all(&wr, &p);
+	pthread_join(thread, NULL);
+	if (progress)
+		progress->commits += w.commits;
+out:
+	pipe_release(&p);
 	return rc;
 }
 
@@ -806,71 +1312,6 @@ static int branch_forget(struct index *ix, const char *branch)
 		sqlite3_finalize(st);
 		st = NULL;
 	}
-	return rc;
-}
-
-/*
- * Bring one branch from indexed (NULL: nothing) to head. Commits are logged oldest first,
- * each against its first parent; records follow along while each commit's first parent
- * is the state they reflect, and one direct diff to head settles the rest (merges).
- */
-static int branch_catch_up(struct catchup *cu, const git_oid *indexed, const git_oid *head)
-{
-	git_revwalk *walk = NULL;
-	git_oid state, oid;
-	bool has_state = indexed != NULL;
-	sqlite3_stmt *st;
-	int rc = 0;
-
-	if (indexed)
-		git_oid_cpy(&state, indexed);
-	if (git_revwalk_new(&walk, cu->l->repo) < 0 ||
-	    git_revwalk_sorting(walk, GIT_SORT_TOPOLOGICAL | GIT_SORT_REVERSE) < 0 ||
-	    git_revwalk_push(walk, head) < 0 || (indexed && git_revwalk_hide(walk, indexed) < 0)) {
-		rc = err_git(ERR_IO, "cannot walk branch '%s'", cu->branch);
-		goto out;
-	}
-	while (rc == 0 && git_revwalk_next(&oid, walk) == 0) {
-		git_commit *c = NULL;
-		const git_oid *parent;
-
-		if (git_commit_lookup(&c, cu->l->repo, &oid) < 0) {
-			rc = err_git(ERR_IO, "cannot read commit %s", git_oid_tostr_s(&oid));
-			break;
-		}
-		parent = git_commit_parentcount(c) > 0 ? git_commit_parent_id(c, 0) : NULL;
-		cu->apply = (!parent && !has_state) ||
-			    (parent && has_state && git_oid_equal(parent, &state));
-		cu->log = true;
-		if ((rc = history_info(&cu->info, c)) == 0) {
-			rc = diff_commits(cu, parent, &oid);
-			history_info_release(&cu->info);
-		}
-		if (rc == 0 && cu->apply) {
-			git_oid_cpy(&state, &oid);
-			has_state = true;
-		}
-		if (cu->progress)
-			cu->progress->commits++;
-		git_commit_free(c);
-	}
-	if (rc < 0)
-		goto out;
-	if (!has_state || !git_oid_equal(&state, head)) {
-		cu->apply = true;
-		cu->log = false;
-		if ((rc = diff_commits(cu, has_state ? &state : NULL, head)) < 0)
-			goto out;
-	}
-	if ((rc = ix_stmt(&st, cu->ix, ST_BRANCH_PUT)) < 0)
-		goto out;
-	sqlite3_bind_text(st, 1, cu->branch, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, git_oid_tostr_s(head), -1, SQLITE_TRANSIENT);
-	rc = ix_done(cu->ix, st);
-	if (rc == 0 && cu->progress)
-		cu->progress->branches++;
-out:
-	git_revwalk_free(walk);
 	return rc;
 }
 
@@ -957,17 +1398,18 @@ static int indexed_heads(json_t **out, struct index *ix)
 	return rc;
 }
 
-/* Catch up inside an open write transaction. */
-static int catch_up_locked(struct index *ix, struct ledger *l, struct index_progress *progress,
-			   const struct branch_head *heads, size_t n)
+/* Drop the branches gone from the repository; plan the others that moved, dropping
+ * the ones whose indexed commit is no longer in their history. */
+static int make_plan(struct plan *plan, size_t *nplan, struct index *ix, struct ledger *l,
+		     const struct branch_head *heads, size_t n)
 {
-	struct catchup cu = {.ix = ix, .l = l, .progress = progress};
 	json_t *have = NULL, *v;
 	const char *name;
 	void *tmp;
 	size_t i;
 	int rc;
 
+	*nplan = 0;
 	if ((rc = indexed_heads(&have, ix)) < 0)
 		goto out;
 	json_object_foreach_safe (have, tmp, name, v) {
@@ -980,13 +1422,13 @@ static int catch_up_locked(struct index *ix, struct ledger *l, struct index_prog
 	}
 	for (i = 0; i < n; i++) {
 		const char *text = json_string_value(json_object_get(have, heads[i].name));
-		git_oid indexed;
-		bool has = text && git_oid_fromstr(&indexed, text) == 0;
+		struct plan *p = &plan[*nplan];
 
-		if (has && git_oid_equal(&indexed, &heads[i].head))
+		p->has_indexed = text && git_oid_fromstr(&p->indexed, text) == 0;
+		if (p->has_indexed && git_oid_equal(&p->indexed, &heads[i].head))
 			continue;
-		if (has && !git_oid_equal(&indexed, &heads[i].head) &&
-		    git_graph_descendant_of(l->repo, &heads[i].head, &indexed) != 1) {
+		if (p->has_indexed &&
+		    git_graph_descendant_of(l->repo, &heads[i].head, &p->indexed) != 1) {
 			fprintf(
 			    stderr,
 			    "caseledger: index: branch '%s' was rewritten (indexed commit %.12s "
@@ -994,14 +1436,30 @@ static int catch_up_locked(struct index *ix, struct ledger *l, struct index_prog
 			    heads[i].name, text);
 			if ((rc = branch_forget(ix, heads[i].name)) < 0)
 				goto out;
-			has = false;
+			p->has_indexed = false;
 		}
-		cu.branch = heads[i].name;
-		if ((rc = branch_catch_up(&cu, has ? &indexed : NULL, &heads[i].head)) < 0)
-			goto out;
+		p->branch = heads[i].name;
+		git_oid_cpy(&p->head, &heads[i].head);
+		(*nplan)++;
 	}
 out:
 	json_decref(have);
+	return rc;
+}
+
+/* Catch up inside an open write transaction. */
+static int catch_up_locked(struct index *ix, struct ledger *l, struct index_progress *progress,
+			   const struct branch_head *heads, size_t n)
+{
+	struct plan *plan = NULL;
+	size_t nplan;
+	int rc;
+
+	if (n && !(plan = calloc(n, sizeof(*plan))))
+		return err_set(ERR_NOMEM, "out of memory");
+	if ((rc = make_plan(plan, &nplan, ix, l, heads, n)) == 0)
+		rc = run_plan(ix, l, plan, nplan, progress);
+	free(plan);
 	return rc;
 }
 
@@ -1396,6 +1854,19 @@ static bool prefix_upper(struct buf *out, const char *p)
 struct binds {
 	json_t *values; /* array of values bound in order */
 };
+
+/* Bind a JSON scalar as a typed SQLite value. */
+static void bind_json(sqlite3_stmt *st, int col, const json_t *v)
+{
+	if (json_is_string(v))
+		sqlite3_bind_text(st, col, json_string_value(v), -1, SQLITE_TRANSIENT);
+	else if (json_is_integer(v))
+		sqlite3_bind_int64(st, col, (sqlite3_int64)json_integer_value(v));
+	else if (json_is_boolean(v))
+		sqlite3_bind_int(st, col, json_is_true(v));
+	else
+		sqlite3_bind_null(st, col);
+}
 
 static int bind_all(sqlite3_stmt *st, json_t *values)
 {

@@ -66,7 +66,8 @@ struct index_progress {
  * Bring every branch (refs/heads/<office code>) to its head, in one SQLite transaction:
  * new commits are diffed against their first parent; a branch whose indexed commit is no
  * longer in its history is re-indexed (with a message on stderr); branches gone from the
- * repository are dropped. progress may be NULL.
+ * repository are dropped. progress may be NULL. While it runs, a second thread reads the
+ * repository (l->repo): the caller must not use l from another thread meanwhile.
  */
 int index_catch_up(struct index *ix, struct ledger *l, struct index_progress *progress);
 

@@ -1,7 +1,7 @@
 /*
  * bench_index: what the index costs and what it buys, on a ledger of N person records.
  *
- *   bench_index --dir NEWDIR [--records N] [--amendments M] [--cli PATH] [--queries Q]
+ *   bench_index --dir NEWDIR [--records N] [--amendments M[,M...]] [--cli PATH] [--queries Q]
  *
  * 1. reindex: index_rebuild of the whole ledger (read every blob from git, decode, fill
  *    records, fields, persons and the change log, build the secondary indexes), against
@@ -11,7 +11,10 @@
  *    taken off, so the reference is the insert cost only. Ratio = reference / reindex.
  * 2. find by ID number and by name prefix: in process (index_find), and as a whole CLI
  *    process (fork + exec of PATH, output to /dev/null), averaged.
- * 3. catch-up after M amendments (each its own signed commit), and after one.
+ * 3. catch-up after M amendments (each its own signed commit; the k-th amends the k-th
+ *    record of a fixed shuffle), for each M of the list in turn (default 100,1000),
+ *    printing the cost per amendment: it should follow M, hardly the ledger's size;
+ *    then after one.
  * Nothing here asserts a time: it prints figures.
  */
 #include "config.h"
@@ -280,6 +283,28 @@ static double find_cli(const char *cli, const char *dir, size_t n, size_t q, boo
 	return t0;
 }
 
+/* Make m amendments (the k-th to the k-th record of a fixed shuffle), then time the
+ * catch-up that brings the index to them. */
+static void catch_up_after(struct index *ix, struct ledger *l, char (*ids)[RECORD_ID_MAX], size_t n,
+			   size_t m, size_t *k)
+{
+	struct index_progress p;
+	double t0, t_amend, t_catch;
+	size_t i;
+
+	t0 = bench_now();
+	for (i = 0; i < m; i++, (*k)++)
+		amend(l, ids[(*k * 7919u + 13u) % n], *k);
+	t_amend = bench_now() - t0;
+	t0 = bench_now();
+	if (index_catch_up(ix, l, &p) < 0)
+		bench_die("catch-up");
+	t_catch = bench_now() - t0;
+	printf("records %zu: catch-up after %zu amendments %.3f s (%.3f ms/amendment; %zu "
+	       "commits, %zu changes); making them took %.2f s\n",
+	       n, m, t_catch, t_catch * 1e3 / (double)m, p.commits, p.changes, t_amend);
+}
+
 static long file_kb(const char *dir, const char *name)
 {
 	char path[4096];
@@ -301,16 +326,17 @@ int main(int argc, char **argv)
 	struct ledger *l = NULL;
 	struct index *ix = NULL;
 	char(*ids)[RECORD_ID_MAX];
-	size_t n = 100000, m = 1000, q = 2000, i, hits, rows;
-	const char *dir = NULL, *cli = NULL;
-	double t0, t_import, t_reindex, t_ref, t_scan, f_id, f_name, t_amend, t_catch, t_one;
+	size_t n = 100000, q = 2000, k = 0, hits, rows;
+	const char *dir = NULL, *cli = NULL, *rounds = "100,1000", *r;
+	char *end;
+	double t0, t_import, t_reindex, t_ref, t_scan, f_id, f_name, t_one;
 	int c;
 
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		if (c == 'n')
 			n = strtoul(optarg, NULL, 10);
 		else if (c == 'm')
-			m = strtoul(optarg, NULL, 10);
+			rounds = optarg;
 		else if (c == 'd')
 			dir = optarg;
 		else if (c == 'c')
@@ -320,9 +346,10 @@ int main(int argc, char **argv)
 		else
 			return 2;
 	}
-	if (!dir || n == 0 || m == 0 || q == 0 || n > 25000000) {
-		fprintf(stderr, "usage: bench_index --dir NEWDIR [--records N] [--amendments M] "
-				"[--cli PATH] [--queries Q]\n");
+	if (!dir || n == 0 || q == 0 || n > 25000000 || strspn(rounds, "0123456789,") == 0 ||
+	    rounds[strspn(rounds, "0123456789,")]) {
+		fprintf(stderr, "usage: bench_index --dir NEWDIR [--records N] [--amendments "
+				"M[,M...]] [--cli PATH] [--queries Q]\n");
 		return 2;
 	}
 	io.dir = dir;
@@ -369,18 +396,13 @@ int main(int argc, char **argv)
 		       n, f_id * 1e3, f_name * 1e3);
 	}
 
-	t0 = bench_now();
-	for (i = 0; i < m; i++)
-		amend(l, ids[(i * 7919u + 13u) % n], i);
-	t_amend = bench_now() - t0;
-	t0 = bench_now();
-	if (index_catch_up(ix, l, &p) < 0)
-		bench_die("catch-up");
-	t_catch = bench_now() - t0;
-	printf("records %zu: catch-up after %zu amendments %.3f s (%.3f ms/amendment; %zu "
-	       "commits, %zu changes); making them took %.2f s\n",
-	       n, m, t_catch, t_catch * 1e3 / (double)m, p.commits, p.changes, t_amend);
-	amend(l, ids[n / 2], m + 1);
+	for (r = rounds; *r; r = *end ? end + 1 : end) {
+		size_t m = strtoul(r, &end, 10);
+
+		if (m > 0)
+			catch_up_after(ix, l, ids, n, m, &k);
+	}
+	amend(l, ids[n / 2], k + 1);
 	t0 = bench_now();
 	if (index_catch_up(ix, l, &p) < 0)
 		bench_die("catch-up one");

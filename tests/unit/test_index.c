@@ -1,7 +1,10 @@
 /*
  * test_index: the index on real ledgers in temporary directories — incremental catch-up
  * across a merge equals a rebuild and reflects the merge result (not a side commit), the
- * time and condition parsers, and a deleted branch leaving the index.
+ * time and condition parsers, a deleted branch leaving the index, reindex on a ledger of
+ * many commits, branches, voids and a merge equal to the index built step by step (the
+ * walk and the writer run on two threads), a walk's failure reaching the caller, and the
+ * change-log text equal to jansson's dump of the same changes.
  */
 #include "config.h"
 
@@ -12,10 +15,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
 #include "err.h"
+#include "history.h"
 #include "index.h"
 #include "ledger.h"
 
@@ -173,6 +178,186 @@ static void test_merge_catch_up_equals_rebuild(void **state)
 	free(rebuilt);
 }
 
+/* Many person records on branch in one commit: a pack, and more ops than the pipe holds. */
+static void put_many(struct fixture *f, const char *branch, size_t from, size_t to)
+{
+	struct ledger_commit_info info = {"test import", "many at once", "tester"};
+	struct ledger_txn t;
+	git_oid id;
+	size_t i;
+
+	assert_int_equal(ledger_txn_begin(&t, f->l, branch), 0);
+	for (i = from; i < to; i++) {
+		json_t *rec = json_pack("{s:s, s:s, s:s, s:s, s:s, s:[s, s]}", "id", "", "type",
+					"person", "name", "", "id_type", "other", "phone", "100",
+					"conditions", "a", "b");
+		char id_text[64], name[64], idnum[32];
+
+		snprintf(id_text, sizeof(id_text), "P-%s-M%06zu", branch ? branch : OFFICE, i);
+		snprintf(name, sizeof(name), "Li \"Lei\" \\ %zu \xe6\x9d\x8e", i);
+		json_object_set_new(rec, "id", json_string(id_text));
+		json_object_set_new(rec, "name", json_string(name));
+		snprintf(idnum, sizeof(idnum), "E%08zu", i);
+		json_object_set_new(rec, "id_number", json_string(idnum));
+		assert_int_equal(ledger_txn_put(&t, rec, true, NULL), 0);
+		json_decref(rec);
+	}
+	assert_int_equal(ledger_txn_commit(&t, &info, &id), 0);
+	ledger_txn_release(&t);
+}
+
+/* Amend (phone), void or clear a field of person i on branch, one commit each. */
+static void amend_one(struct fixture *f, const char *branch, size_t i, const char *how)
+{
+	struct ledger_commit_info info = {"test amend", "because", "tester"};
+	struct ledger_txn t;
+	json_t *rec = NULL;
+	char id[64];
+	git_oid commit;
+
+	snprintf(id, sizeof(id), "P-%s-M%06zu", branch ? branch : OFFICE, i);
+	assert_int_equal(ledger_txn_begin(&t, f->l, branch), 0);
+	assert_int_equal(ledger_txn_get(&rec, &t, id), 0);
+	if (strcmp(how, "void") == 0) {
+		json_object_set_new(rec, "void", json_true());
+		json_object_set_new(rec, "void_reason", json_string("duplicate"));
+	} else if (strcmp(how, "clear") == 0) {
+		json_object_del(rec, "phone");
+	} else {
+		json_object_set_new(rec, "phone", json_string(how));
+	}
+	assert_int_equal(ledger_txn_put(&t, rec, false, NULL), 0);
+	assert_int_equal(ledger_txn_commit(&t, &info, &commit), 0);
+	ledger_txn_release(&t);
+	json_decref(rec);
+}
+
+static void test_reindex_equals_catch_up_at_scale(void **state)
+{
+	struct fixture *f = *state;
+	git_oid head, side, merge;
+	git_commit *pm = NULL, *ps = NULL;
+	const git_commit *parents[2];
+	git_reference *r = NULL;
+	struct index_progress p;
+	char *incremental, *rebuilt, *diff = NULL, msg[256];
+	bool same;
+	size_t i;
+
+	put_many(f, NULL, 0, 1500);
+	assert_int_equal(index_catch_up(f->ix, f->l, &p), 0);
+	assert_int_equal(p.changes, 1500);
+	assert_int_equal(ledger_head(&head, f->l, OFFICE), 0);
+	assert_int_equal(git_reference_create(&r, f->l->repo, "refs/heads/" SIDE, &head, 0, "t"),
+			 0);
+	git_reference_free(r);
+	for (i = 0; i < 20; i++)
+		amend_one(f, NULL, i * 7, i % 5 == 0 ? "void" : i % 5 == 1 ? "clear" : "555");
+	assert_int_equal(index_catch_up(f->ix, f->l, &p), 0);
+	assert_int_equal(p.commits, 20 + 2); /* and the new side branch: two commits */
+	put_many(f, SIDE, 0, 700);
+	amend_one(f, SIDE, 3, "777");
+	amend_one(f, NULL, 3, "888");
+	/* the office branch merges the side branch, keeping its own tree */
+	assert_int_equal(ledger_head(&head, f->l, OFFICE), 0);
+	assert_int_equal(ledger_head(&side, f->l, SIDE), 0);
+	assert_int_equal(git_commit_lookup(&pm, f->l->repo, &head), 0);
+	assert_int_equal(git_commit_lookup(&ps, f->l->repo, &side), 0);
+	parents[0] = pm;
+	parents[1] = ps;
+	snprintf(msg, sizeof(msg), "merge\n\nCaseledger-Office: %s\n", OFFICE);
+	assert_int_equal(ledger_commit_tree(&merge, f->l, "refs/heads/" OFFICE, &head,
+					    git_commit_tree_id(pm), parents, 2, msg, "tester",
+					    1767312000000ull),
+			 0);
+	git_commit_free(pm);
+	git_commit_free(ps);
+	assert_int_equal(index_catch_up(f->ix, f->l, &p), 0);
+
+	incremental = dump(f->ix);
+	assert_int_equal(index_check(&same, &diff, f->ix, f->l), 0);
+	assert_null(diff);
+	assert_true(same);
+	assert_int_equal(index_rebuild(f->ix, f->l, &p), 0);
+	assert_int_equal(p.branches, 2);
+	rebuilt = dump(f->ix);
+	assert_string_equal(incremental, rebuilt);
+	assert_non_null(strstr(rebuilt, "\"field\":\"void\",\"new\":true,\"old\":null"));
+	assert_non_null(strstr(rebuilt, "\"field\":\"phone\",\"new\":null,\"old\":\"100\""));
+	free(incremental);
+	free(rebuilt);
+}
+
+/* A blob the walk cannot read: the catch-up fails with the walk's message, unchanged. */
+static void test_walk_failure_reaches_the_caller(void **state)
+{
+	struct fixture *f = *state;
+	git_object *tree = NULL;
+	git_tree_entry *e = NULL;
+	char path[600], spec[RECORD_PATH_MAX], hex[GIT_OID_HEXSZ + 1];
+	char *before, *after;
+
+	assert_int_equal(index_catch_up(f->ix, f->l, NULL), 0);
+	before = dump(f->ix);
+	put(f, NULL,
+	    "{\"id\": \"" PID "\", \"type\": \"person\", \"name\": \"Han Mei\","
+	    " \"id_number\": \"11010519491231002X\"}",
+	    true, NULL);
+	assert_int_equal(git_revparse_single(&tree, f->l->repo, "refs/heads/" OFFICE "^{tree}"), 0);
+	assert_int_equal(record_path(spec, "person", PID), 0);
+	assert_int_equal(git_tree_entry_bypath(&e, (git_tree *)tree, spec), 0);
+	git_oid_tostr(hex, sizeof(hex), git_tree_entry_id(e));
+	git_tree_entry_free(e);
+	git_object_free(tree);
+	snprintf(path, sizeof(path), "%s/objects/%.2s/%s", f->dir, hex, hex + 2);
+	assert_int_equal(unlink(path), 0);
+	assert_int_equal(index_catch_up(f->ix, f->l, NULL), ERR_IO);
+	assert_non_null(strstr(err_msg(), "cannot read record '" PID "'"));
+	after = dump(f->ix);
+	assert_string_equal(before, after);
+	free(before);
+	free(after);
+}
+
+/* The change-log text is what jansson writes for the same changes, byte for byte. */
+static void test_change_text_matches_jansson(void **state)
+{
+	static const char *const pairs[][2] = {
+	    {NULL, "{\"id\": \"P-1\", \"name\": \"Han \\\"Mei\\\" \\\\ \\u00e9\\u674e\", \"hlc\": "
+		   "\"9\"}"},
+	    {"{\"a\": 1, \"b\": [1, \"x\", {\"z\": 1, \"y\": null}], \"c\": true, \"hlc\": \"1\"}",
+	     "{\"a\": 2, \"b\": [1, \"x\", {\"y\": null, \"z\": 1}], \"d\": false, \"hlc\": "
+	     "\"2\"}"},
+	    {"{\"t\": \"tab\\there\\u0001/\\u007f\", \"n\": -9007199254740993}",
+	     "{\"t\": \"new\\nline\", \"n\": 0, \"\\u00e9k\\\"ey\": \"v\"}"},
+	    {"{\"gone\": \"x\", \"hlc\": \"1\"}", NULL},
+	    {"{\"same\": \"x\"}", "{\"same\": \"x\"}"},
+	};
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(pairs) / sizeof(pairs[0]); i++) {
+		json_t *old = pairs[i][0] ? json_loads(pairs[i][0], 0, NULL) : NULL;
+		json_t *new = pairs[i][1] ? json_loads(pairs[i][1], 0, NULL) : NULL;
+		json_t *empty = json_object(), *changes;
+		struct buf text = BUF_INIT;
+		char *want;
+
+		assert_true(!pairs[i][0] || old);
+		assert_true(!pairs[i][1] || new);
+		changes = history_field_changes(old, new ? new : empty);
+		want = json_dumps(changes, JSON_COMPACT | JSON_SORT_KEYS);
+		assert_int_equal(history_field_changes_text(&text, old, new), 0);
+		assert_string_equal(text.ptr, want);
+		free(want);
+		buf_release(&text);
+		json_decref(changes);
+		json_decref(empty);
+		json_decref(old);
+		json_decref(new);
+	}
+}
+
 static void test_unchanged_catch_up_writes_nothing(void **state)
 {
 	struct fixture *f = *state;
@@ -234,6 +419,9 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_merge_catch_up_equals_rebuild, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_unchanged_catch_up_writes_nothing, setup,
 					    teardown),
+	    cmocka_unit_test_setup_teardown(test_reindex_equals_catch_up_at_scale, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_walk_failure_reaches_the_caller, setup, teardown),
+	    cmocka_unit_test(test_change_text_matches_jansson),
 	    cmocka_unit_test(test_parse_time),
 	    cmocka_unit_test(test_cond_parse),
 	};
