@@ -107,14 +107,33 @@ static const char *field_of(struct fixture *f, const char *branch, const char *f
 	return value;
 }
 
+/* A merge commit of ours and theirs on the office branch (at ours) keeping ours's tree. */
+static void merge_keeping_ours(git_oid *out, struct fixture *f, const git_oid *ours,
+			       const git_oid *theirs)
+{
+	git_commit *pm = NULL, *ps = NULL;
+	const git_commit *parents[2];
+	char msg[256];
+
+	assert_int_equal(git_commit_lookup(&pm, f->l->repo, ours), 0);
+	assert_int_equal(git_commit_lookup(&ps, f->l->repo, theirs), 0);
+	parents[0] = pm;
+	parents[1] = ps;
+	snprintf(msg, sizeof(msg), "merge\n\nCaseledger-Office: %s\n", OFFICE);
+	assert_int_equal(ledger_commit_tree(out, f->l, "refs/heads/" OFFICE, ours,
+					    git_commit_tree_id(pm), parents, 2, msg, "tester",
+					    1767312000000ull),
+			 0);
+	git_commit_free(pm);
+	git_commit_free(ps);
+}
+
 static void test_merge_catch_up_equals_rebuild(void **state)
 {
 	struct fixture *f = *state;
 	git_oid c1, m1, s1, merge;
-	git_commit *pm = NULL, *ps = NULL;
-	const git_commit *parents[2];
 	git_reference *r = NULL;
-	char *incremental, *rebuilt, msg[256];
+	char *incremental, *rebuilt;
 	struct index_progress p;
 	bool same;
 	char *diff = NULL;
@@ -140,17 +159,7 @@ static void test_merge_catch_up_equals_rebuild(void **state)
 	assert_string_equal(field_of(f, SIDE, "phone"), "200");
 	assert_string_equal(field_of(f, OFFICE, "name"), "Han Meiling");
 	/* a merge that keeps the office branch's tree: the side's phone is NOT taken */
-	assert_int_equal(git_commit_lookup(&pm, f->l->repo, &m1), 0);
-	assert_int_equal(git_commit_lookup(&ps, f->l->repo, &s1), 0);
-	parents[0] = pm;
-	parents[1] = ps;
-	snprintf(msg, sizeof(msg), "merge\n\nCaseledger-Office: %s\n", OFFICE);
-	assert_int_equal(ledger_commit_tree(&merge, f->l, "refs/heads/" OFFICE, &m1,
-					    git_commit_tree_id(pm), parents, 2, msg, "tester",
-					    1767312000000ull),
-			 0);
-	git_commit_free(pm);
-	git_commit_free(ps);
+	merge_keeping_ours(&merge, f, &m1, &s1);
 	assert_int_equal(index_catch_up(f->ix, f->l, &p), 0);
 	assert_int_equal(p.commits, 2); /* the merge and the side commit it brings in */
 	assert_string_equal(field_of(f, OFFICE, "phone"), "100");
@@ -236,11 +245,9 @@ static void test_reindex_equals_catch_up_at_scale(void **state)
 {
 	struct fixture *f = *state;
 	git_oid head, side, merge;
-	git_commit *pm = NULL, *ps = NULL;
-	const git_commit *parents[2];
 	git_reference *r = NULL;
 	struct index_progress p;
-	char *incremental, *rebuilt, *diff = NULL, msg[256];
+	char *incremental, *rebuilt, *diff = NULL;
 	bool same;
 	size_t i;
 
@@ -261,17 +268,7 @@ static void test_reindex_equals_catch_up_at_scale(void **state)
 	/* the office branch merges the side branch, keeping its own tree */
 	assert_int_equal(ledger_head(&head, f->l, OFFICE), 0);
 	assert_int_equal(ledger_head(&side, f->l, SIDE), 0);
-	assert_int_equal(git_commit_lookup(&pm, f->l->repo, &head), 0);
-	assert_int_equal(git_commit_lookup(&ps, f->l->repo, &side), 0);
-	parents[0] = pm;
-	parents[1] = ps;
-	snprintf(msg, sizeof(msg), "merge\n\nCaseledger-Office: %s\n", OFFICE);
-	assert_int_equal(ledger_commit_tree(&merge, f->l, "refs/heads/" OFFICE, &head,
-					    git_commit_tree_id(pm), parents, 2, msg, "tester",
-					    1767312000000ull),
-			 0);
-	git_commit_free(pm);
-	git_commit_free(ps);
+	merge_keeping_ours(&merge, f, &head, &side);
 	assert_int_equal(index_catch_up(f->ix, f->l, &p), 0);
 
 	incremental = dump(f->ix);
