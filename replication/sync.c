@@ -617,6 +617,8 @@ static int fetch_http(git_oid *out, struct ledger *l, const struct sync_peer *p,
 		goto out;
 	}
 	git_odb_refresh(odb);
+	if (ledger_pack_maintain(l, NULL) < 0)
+		err_clear(); /* only an optimisation: the pack is in place */
 out:
 	git_error_clear();
 	git_odb_free(odb);

@@ -906,6 +906,8 @@ static int push_migrate(struct push *p)
 		git_odb_refresh(odb);
 		git_odb_free(odb);
 	}
+	if (rc == 0 && ledger_pack_maintain(p->l, NULL) < 0)
+		err_clear(); /* only an optimisation: the pack is in place */
 	return rc;
 }
 

@@ -781,6 +781,8 @@ int ledger_pack_tree(struct ledger *l, git_repository *from, const git_oid *tree
 	}
 	/* This handle must see the new pack before it writes a commit. */
 	git_odb_refresh(odb);
+	if (ledger_pack_maintain(l, NULL) < 0)
+		err_clear(); /* only an optimisation: the pack is stored */
 out:
 	if (nobjects)
 		*nobjects = list.n;
@@ -790,6 +792,55 @@ out:
 	git_packbuilder_free(pb);
 	git_odb_free(odb);
 	free(list.ids);
+	return rc;
+}
+
+/* The number of packs in dir ("*.idx"), and of packs its multi-pack-index covers. */
+static int count_packs(size_t *packs, size_t *indexed, const char *dir)
+{
+	unsigned char hdr[12];
+	struct dirent *e;
+	char path[4300];
+	DIR *d;
+	int fd;
+
+	*packs = *indexed = 0;
+	if (!(d = opendir(dir)))
+		return err_errno(ERR_IO, "cannot read '%s'", dir);
+	while ((e = readdir(d))) {
+		size_t n = strlen(e->d_name);
+		*packs += n > 4 && strcmp(e->d_name + n - 4, ".idx") == 0;
+	}
+	closedir(d);
+	snprintf(path, sizeof(path), "%s/multi-pack-index", dir);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return 0;
+	/* "MIDX", version, hash version, chunks, base files, then the pack count */
+	if (read(fd, hdr, sizeof(hdr)) == (ssize_t)sizeof(hdr) && memcmp(hdr, "MIDX", 4) == 0)
+		*indexed = (size_t)hdr[8] << 24 | (size_t)hdr[9] << 16 | (size_t)hdr[10] << 8 |
+			   hdr[11];
+	close(fd);
+	return 0;
+}
+
+int ledger_pack_maintain(struct ledger *l, bool *written)
+{
+	char dir[4200];
+	git_odb *odb = NULL;
+	size_t packs, indexed;
+	int rc;
+
+	if (written)
+		*written = false;
+	snprintf(dir, sizeof(dir), "%s/objects/pack", l->dir);
+	if ((rc = count_packs(&packs, &indexed, dir)) < 0 || packs < indexed + LEDGER_MIDX_SLACK)
+		return rc;
+	if (git_repository_odb(&odb, l->repo) < 0 || git_odb_refresh(odb) < 0 ||
+	    git_odb_write_multi_pack_index(odb) < 0)
+		rc = err_git(ERR_IO, "cannot write the multi-pack-index of '%s'", l->dir);
+	else if ((rc = util_fsync_dir(dir)) == 0 && written)
+		*written = true;
+	git_odb_free(odb);
 	return rc;
 }
 

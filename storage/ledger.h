@@ -174,6 +174,18 @@ int ledger_ref_cas(struct ledger *l, const char *ref, const git_oid *expected, c
  */
 int ledger_pack_tree(struct ledger *l, git_repository *from, const git_oid *tree, size_t *nobjects);
 
+/*
+ * Packs accumulate: every bulk transaction and every received push or fetch adds one,
+ * and libgit2 searches them one by one for each object it reads. When LEDGER_MIDX_SLACK
+ * or more packs are not in objects/pack/multi-pack-index, write it anew over all of
+ * them (libgit2's writer; stock git reads it too): a lookup is then one binary search,
+ * plus the few newer packs. Nothing is removed, so nothing can be lost; a crash leaves
+ * the old index (written aside, renamed), and a bad or missing one is only slower.
+ * *written (if given): whether it was written.
+ */
+#define LEDGER_MIDX_SLACK 8
+int ledger_pack_maintain(struct ledger *l, bool *written);
+
 /* Build a commit message: subject, blank line, reason, blank line, trailers. */
 int ledger_message(struct buf *out, struct ledger *l, const char *subject, const char *reason,
 		   const char *operator, const char * hlc);

@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -25,6 +26,7 @@
 
 #include "buf.h"
 #include "err.h"
+#include "ledger.h"
 #include "pack.h"
 #include "util.h"
 
@@ -592,6 +594,90 @@ static void test_hostile(void **state)
 	buf_release(&b);
 }
 
+/* A pack of one blob "<text>" indexed into dir; its id in *id. */
+static void one_blob_pack(const char *dir, const char *text, git_oid *id)
+{
+	struct buf b = BUF_INIT;
+
+	start(&b, 1);
+	put_blob(&b, text, strlen(text), id);
+	finish(&b);
+	if (pack_index(NULL, dir, b.ptr, b.len, NULL) < 0)
+		fail_msg("pack_index: %s", err_msg());
+	buf_release(&b);
+}
+
+static void expect_readable(const char *ledger, const git_oid *ids, size_t n)
+{
+	struct ledger *l = NULL;
+	git_odb *odb = NULL;
+	size_t i;
+
+	assert_int_equal(ledger_open(&l, ledger), 0);
+	assert_int_equal(git_repository_odb(&odb, l->repo), 0);
+	for (i = 0; i < n; i++)
+		if (!git_odb_exists(odb, &ids[i]))
+			fail_msg("object %zu (%s) is not readable", i, git_oid_tostr_s(&ids[i]));
+	git_odb_free(odb);
+	ledger_free(l);
+}
+
+/* Packs pile up; ledger_pack_maintain writes a multi-pack-index that git accepts. */
+static void test_multi_pack_index(void **state)
+{
+	struct fixture *f = *state;
+	struct ledger_init_opts o = {0};
+	struct ledger *l = NULL;
+	char ledger[128], dir[160], cmd[400], text[32];
+	git_oid ids[12];
+	bool written;
+	size_t k;
+
+	snprintf(ledger, sizeof(ledger), "%s/ledger", f->dir);
+	o.dir = ledger;
+	o.office = "120112001001";
+	o.operator= "tester";
+	if (ledger_init(&o) < 0 || ledger_open(&l, ledger) < 0)
+		fail_msg("ledger: %s", err_msg());
+	packdir(dir, sizeof(dir), ledger);
+	for (k = 0; k < LEDGER_MIDX_SLACK - 1; k++) {
+		snprintf(text, sizeof(text), "blob %zu\n", k);
+		one_blob_pack(dir, text, &ids[k]);
+	}
+	assert_int_equal(ledger_pack_maintain(l, &written), 0);
+	assert_false(written); /* 7 packs: not yet */
+	snprintf(text, sizeof(text), "blob %zu\n", k);
+	one_blob_pack(dir, text, &ids[k++]);
+	assert_int_equal(ledger_pack_maintain(l, &written), 0);
+	assert_true(written);
+	snprintf(cmd, sizeof(cmd), "git -C %s multi-pack-index verify && git -C %s fsck", ledger,
+		 ledger);
+	run_git(cmd);
+	expect_readable(ledger, ids, k);
+	/* nothing new: nothing written; a few new packs: still nothing */
+	assert_int_equal(ledger_pack_maintain(l, &written), 0);
+	assert_false(written);
+	for (; k < 11; k++) {
+		snprintf(text, sizeof(text), "blob %zu\n", k);
+		one_blob_pack(dir, text, &ids[k]);
+	}
+	assert_int_equal(ledger_pack_maintain(l, &written), 0);
+	assert_false(written);
+	expect_readable(ledger, ids, k);
+	/* a garbage index: objects are still read (from the packs), and it is replaced */
+	snprintf(cmd, sizeof(cmd), "%s/multi-pack-index", dir);
+	chmod(cmd, 0644);
+	assert_int_equal(util_write_file(cmd, "garbage garbage garbage garbage!", 32, 0644), 0);
+	expect_readable(ledger, ids, k);
+	assert_int_equal(ledger_pack_maintain(l, &written), 0);
+	assert_true(written);
+	snprintf(cmd, sizeof(cmd), "git -C %s multi-pack-index verify && git -C %s fsck", ledger,
+		 ledger);
+	run_git(cmd);
+	expect_readable(ledger, ids, k);
+	ledger_free(l);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -600,6 +686,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_cut_and_flipped, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_handmade, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_hostile, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_multi_pack_index, setup, teardown),
 	};
 	int rc;
 
