@@ -68,8 +68,11 @@ enum {
 	ST_RECORD_GET,
 	ST_RECORD_DEL,
 	ST_FIELDS_DEL,
+	ST_FIELDS_GET,
+	ST_FIELD_DEL,
 	ST_FIELD_PUT,
 	ST_PERSONS_DEL,
+	ST_PERSONS_GET,
 	ST_PERSON_PUT,
 	ST_CHANGE_PUT,
 	ST_BRANCH_PUT,
@@ -86,8 +89,11 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_RECORD_GET] = "SELECT rec FROM records WHERE branch = ?1 AND id = ?2",
     [ST_RECORD_DEL] = "DELETE FROM records WHERE rec = ?1",
     [ST_FIELDS_DEL] = "DELETE FROM fields WHERE rec = ?1",
+    [ST_FIELDS_GET] = "SELECT field, value FROM fields WHERE rec = ?1",
+    [ST_FIELD_DEL] = "DELETE FROM fields WHERE rec = ?1 AND field = ?2 AND value IS ?3",
     [ST_FIELD_PUT] = "INSERT OR IGNORE INTO fields(rec, field, value, type) VALUES(?1, ?2, ?3, ?4)",
     [ST_PERSONS_DEL] = "DELETE FROM persons WHERE rec = ?1",
+    [ST_PERSONS_GET] = "SELECT id_number, id_type FROM persons WHERE rec = ?1",
     [ST_PERSON_PUT] = "INSERT OR IGNORE INTO persons(rec, id_number, id_type) VALUES(?1, ?2, ?3)",
     [ST_CHANGE_PUT] = "INSERT INTO changes(branch, commit_id, time, tz, office, operator, subject,"
 		      " reason, hlc, record, type, kind, fields)"
@@ -1108,25 +1114,144 @@ static int record_row(sqlite3_int64 *row, struct writer *wr, const struct batch 
 	return ix_done(ix, st);
 }
 
+/* Does the fields row (field, value) of st's current row hold new value v? */
+static bool same_field(sqlite3_stmt *st, const struct batch *b, const struct val *v)
+{
+	const char *field = (const char *)sqlite3_column_text(st, 0);
+	int type = sqlite3_column_type(st, 1);
+
+	if (!field || strcmp(field, v->field) != 0 || type != v->type)
+		return false;
+	if (type == SQLITE_INTEGER)
+		return sqlite3_column_int64(st, 1) == v->i;
+	if (type == SQLITE_TEXT)
+		return (size_t)sqlite3_column_bytes(st, 1) == v->len &&
+		       memcmp(sqlite3_column_text(st, 1), b->text.ptr + v->text, v->len) == 0;
+	return type == SQLITE_NULL;
+}
+
+/*
+ * Bring record row rec's field rows to the values in [v, end): only the rows that
+ * differ are deleted and inserted. An amendment changes a field or two; rewriting all
+ * of them dirtied a page of the fields_value index per field, scattered across a
+ * large index: most of what a catch-up wrote on a big ledger.
+ */
+static int fields_update(struct index *ix, sqlite3_int64 rec, const char *type,
+			 const struct batch *b, const struct val *v, const struct val *end)
+{
+	bool keep[64] = {0};
+	const struct val *x;
+	sqlite3_stmt *st, *del;
+	size_t i;
+	int rc, step;
+
+	if (end - v > 64) { /* many list items: rewrite them all */
+		if ((rc = ix_stmt(&st, ix, ST_FIELDS_DEL)) < 0)
+			return rc;
+		sqlite3_bind_int64(st, 1, rec);
+		if ((rc = ix_done(ix, st)) < 0)
+			return rc;
+		for (x = v; x < end; x++)
+			if (x->role == VAL_FIELD && (rc = put_field(ix, rec, type, b, x)) < 0)
+				return rc;
+		return 0;
+	}
+	if ((rc = ix_stmt(&st, ix, ST_FIELDS_GET)) < 0 ||
+	    (rc = ix_stmt(&del, ix, ST_FIELD_DEL)) < 0)
+		return rc;
+	sqlite3_bind_int64(st, 1, rec);
+	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+		bool found = false;
+
+		for (x = v, i = 0; x < end && !found; x++, i++)
+			if (x->role == VAL_FIELD && same_field(st, b, x))
+				found = keep[i] = true;
+		if (found)
+			continue;
+		sqlite3_bind_int64(del, 1, rec);
+		sqlite3_bind_value(del, 2, sqlite3_column_value(st, 0));
+		sqlite3_bind_value(del, 3, sqlite3_column_value(st, 1));
+		if ((rc = ix_done(ix, del)) < 0) {
+			sqlite3_reset(st);
+			return rc;
+		}
+	}
+	sqlite3_reset(st);
+	if (step != SQLITE_DONE)
+		return ix_fail(ix, step, "cannot read");
+	for (x = v, i = 0; x < end; x++, i++)
+		if (x->role == VAL_FIELD && !keep[i] && (rc = put_field(ix, rec, type, b, x)) < 0)
+			return rc;
+	return 0;
+}
+
+/* Do the persons rows of record row rec hold exactly the numbers in [v, end)? */
+static int persons_same(bool *same, struct index *ix, sqlite3_int64 rec, const struct batch *b,
+			const struct val *v, const struct val *end)
+{
+	const struct val *x;
+	sqlite3_stmt *st;
+	size_t old = 0, now = 0;
+	int rc, step;
+
+	*same = true;
+	for (x = v; x < end; x++)
+		now += x->role == VAL_IDNUM && x + 1 < end;
+	if ((rc = ix_stmt(&st, ix, ST_PERSONS_GET)) < 0)
+		return rc;
+	sqlite3_bind_int64(st, 1, rec);
+	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+		bool found = false;
+
+		old++;
+		for (x = v; x + 1 < end && !found; x++)
+			found = x->role == VAL_IDNUM && x[1].role == VAL_IDTYPE &&
+				(size_t)sqlite3_column_bytes(st, 0) == x->len &&
+				memcmp(sqlite3_column_text(st, 0), b->text.ptr + x->text, x->len) ==
+				    0 &&
+				sqlite3_column_type(st, 1) == x[1].type &&
+				(x[1].type != SQLITE_TEXT ||
+				 ((size_t)sqlite3_column_bytes(st, 1) == x[1].len &&
+				  memcmp(sqlite3_column_text(st, 1), b->text.ptr + x[1].text,
+					 x[1].len) == 0));
+		*same = *same && found;
+	}
+	sqlite3_reset(st);
+	if (step != SQLITE_DONE)
+		return ix_fail(ix, step, "cannot read");
+	*same = *same && old == now;
+	return 0;
+}
+
 /* Store a record's row and its field and person rows. A fresh record (the branch's
- * indexed state had nothing at its path) has no old rows to delete. */
+ * indexed state had nothing at its path) has no old rows to delete; an amended one has
+ * only the rows that changed replaced. */
 static int record_store(struct writer *wr, const struct batch *b, const struct op *op)
 {
-	const struct val *v = &b->vals[op->val], *end = v + op->nval;
+	const struct val *v = &b->vals[op->val] + VAL_HLC + 1, *end = &b->vals[op->val + op->nval];
+	const struct val *x;
+	sqlite3_stmt *st;
 	sqlite3_int64 row = 0;
+	bool same = false;
 	int rc;
 
 	if (wr->progress)
 		wr->progress->records++;
-	if ((rc = record_row(&row, wr, b, op)) < 0 ||
-	    (!op->fresh && (rc = rows_forget(wr->ix, row)) < 0))
+	if ((rc = record_row(&row, wr, b, op)) < 0)
 		return rc;
-	for (v += VAL_HLC + 1; rc == 0 && v < end; v++) {
-		if (v->role == VAL_FIELD)
-			rc = put_field(wr->ix, row, op->t->name, b, v);
-		else if (v->role == VAL_IDNUM && v + 1 < end)
-			rc = put_person(wr->ix, row, b, v, v + 1);
+	if (op->fresh) {
+		for (x = v; rc == 0 && x < end; x++)
+			if (x->role == VAL_FIELD)
+				rc = put_field(wr->ix, row, op->t->name, b, x);
+	} else if ((rc = fields_update(wr->ix, row, op->t->name, b, v, end)) == 0 &&
+		   (rc = persons_same(&same, wr->ix, row, b, v, end)) == 0 && !same &&
+		   (rc = ix_stmt(&st, wr->ix, ST_PERSONS_DEL)) == 0) {
+		sqlite3_bind_int64(st, 1, row);
+		rc = ix_done(wr->ix, st);
 	}
+	for (x = v; rc == 0 && !same && x < end; x++)
+		if (x->role == VAL_IDNUM && x + 1 < end)
+			rc = put_person(wr->ix, row, b, x, x + 1);
 	return rc;
 }
 

@@ -215,7 +215,8 @@ static void put_many(struct fixture *f, const char *branch, size_t from, size_t 
 	ledger_txn_release(&t);
 }
 
-/* Amend (phone), void or clear a field of person i on branch, one commit each. */
+/* Amend (phone, id number, list), void or clear a field of person i on branch, one
+ * commit each. */
 static void amend_one(struct fixture *f, const char *branch, size_t i, const char *how)
 {
 	struct ledger_commit_info info = {"test amend", "because", "tester"};
@@ -232,6 +233,12 @@ static void amend_one(struct fixture *f, const char *branch, size_t i, const cha
 		json_object_set_new(rec, "void_reason", json_string("duplicate"));
 	} else if (strcmp(how, "clear") == 0) {
 		json_object_del(rec, "phone");
+	} else if (strcmp(how, "idnum") == 0) { /* the persons row changes */
+		char idnum[32];
+		snprintf(idnum, sizeof(idnum), "F%08zu", i);
+		json_object_set_new(rec, "id_number", json_string(idnum));
+	} else if (strcmp(how, "list") == 0) { /* one item kept, one dropped, one added */
+		json_object_set_new(rec, "conditions", json_pack("[s, s]", "b", "c"));
 	} else {
 		json_object_set_new(rec, "phone", json_string(how));
 	}
@@ -258,10 +265,13 @@ static void test_reindex_equals_catch_up_at_scale(void **state)
 	assert_int_equal(git_reference_create(&r, f->l->repo, "refs/heads/" SIDE, &head, 0, "t"),
 			 0);
 	git_reference_free(r);
-	for (i = 0; i < 20; i++)
-		amend_one(f, NULL, i * 7, i % 5 == 0 ? "void" : i % 5 == 1 ? "clear" : "555");
+	for (i = 0; i < 28; i++) {
+		static const char *const how[] = {"void", "clear", "555", "idnum", "list", "556",
+						  "idnum"};
+		amend_one(f, NULL, i * 7, how[i % 7]);
+	}
 	assert_int_equal(index_catch_up(f->ix, f->l, &p), 0);
-	assert_int_equal(p.commits, 20 + 2); /* and the new side branch: two commits */
+	assert_int_equal(p.commits, 28 + 2); /* and the new side branch: two commits */
 	put_many(f, SIDE, 0, 700);
 	amend_one(f, SIDE, 3, "777");
 	amend_one(f, NULL, 3, "888");
@@ -272,6 +282,27 @@ static void test_reindex_equals_catch_up_at_scale(void **state)
 	assert_int_equal(index_catch_up(f->ix, f->l, &p), 0);
 
 	incremental = dump(f->ix);
+	/* absolute, not only equal to a rebuild: the persons rows follow the id numbers */
+	{
+		const char *persons = strstr(incremental, "[persons]\n"),
+			   *changes = strstr(incremental, "[changes]\n");
+		size_t rows = 0;
+		const char *q;
+
+		assert_non_null(persons);
+		assert_non_null(changes);
+		for (q = persons; q && q < changes; q = strchr(q + 1, '\n'))
+			rows++;
+		/* one per record, each with a number: the office's 1,500, and the side's same
+		 * 1,500 and 700 more (rows counted the title and its newline too) */
+		assert_int_equal(rows - 2, 1500 + 1500 + 700);
+		assert_non_null(strstr(persons, "'F00000021'|'other'|'" OFFICE "'|'P-" OFFICE
+						"-M000021'"));
+		q = strstr(persons, "'E00000021'|'other'|'" OFFICE "'");
+		assert_true(q == NULL || q > changes);
+		assert_non_null(strstr(persons, "'E00000022'|'other'|'" OFFICE "'"));
+	}
+
 	assert_int_equal(index_check(&same, &diff, f->ix, f->l), 0);
 	assert_null(diff);
 	assert_true(same);
