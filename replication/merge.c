@@ -733,8 +733,8 @@ static int merge_name(struct m3 *m, git_treebuilder *bld, struct buf *path, size
 		      const git_tree_entry *t)
 {
 	const git_tree_entry *be = b ? git_tree_entry_byname(b, name) : NULL;
-	git_filemode_t mode;
-	bool present;
+	git_filemode_t mode = GIT_FILEMODE_UNREADABLE; /* set whenever present is */
+	bool present = false;
 	git_oid id;
 	int rc;
 
