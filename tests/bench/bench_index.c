@@ -69,9 +69,9 @@ static void person_name(char *out, size_t n, size_t i)
 }
 
 /*
- * n person records in commits of at most IMPORT_CHUNK puts: ledger_txn_put looks each id
- * up among the staged changes one by one, so one transaction of a million puts would cost
- * n^2/2 comparisons. Each chunk is still one pack (above the 512-change threshold).
+ * n person records in commits of at most IMPORT_CHUNK puts, as an office importing its
+ * records in batches would: each chunk is one pack (above the 512-change threshold), so
+ * a 1,000,000-record ledger has 20 packs, and from the eighth on a multi-pack-index.
  */
 #define IMPORT_CHUNK 50000
 
