@@ -543,8 +543,7 @@ static int fetch_request(struct buf *req, git_repository *repo, const git_oid *w
 	return rc ? err_set(ERR_NOMEM, "out of memory") : 0;
 }
 
-/* The pack in an upload-pack answer: after its ACK or NAK, on side-band channel 1. */
-static int fetch_reply(struct buf *pack, const struct buf *b, const char *url, bool sideband)
+int sync_upload_reply(struct buf *pack, const struct buf *b, const char *url, bool sideband)
 {
 	const char *line;
 	size_t pos = 0, n;
@@ -609,7 +608,7 @@ static int fetch_http(git_oid *out, struct ledger *l, const struct sync_peer *p,
 	if ((rc = fetch_request(&req, l->repo, out, caps)) < 0 ||
 	    (rc = http_request(&reply, FETCH_REPLY_MAX, &u, p->url, "POST", "/git-upload-pack",
 			       "application/x-git-upload-pack-request", req.ptr, req.len)) < 0 ||
-	    (rc = fetch_reply(&pack, &reply, p->url, has_cap(caps, "side-band-64k"))) < 0)
+	    (rc = sync_upload_reply(&pack, &reply, p->url, has_cap(caps, "side-band-64k"))) < 0)
 		goto out;
 	snprintf(dir, sizeof(dir), "%s/objects/pack", l->dir);
 	if ((rc = pack_index(NULL, dir, pack.ptr, pack.len, odb)) < 0) {

@@ -82,4 +82,13 @@ const char *sync_outcome_name(enum sync_outcome o);
  * the branch does not exist). */
 int sync_conflicts_open(size_t *out, struct ledger *l, const char *branch);
 
+/*
+ * The pack in an upload-pack answer (body): after its ACK or NAK line, on side-band
+ * channel 1 up to a flush (sideband), or the rest of the body. Appended to pack. Errors
+ * name url and what was wrong: a malformed or truncated pkt-line, no ACK/NAK, an ERR
+ * line or a channel-3 message from the server (ERR_DENIED), a missing flush.
+ */
+struct buf;
+int sync_upload_reply(struct buf *pack, const struct buf *body, const char *url, bool sideband);
+
 #endif

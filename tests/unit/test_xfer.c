@@ -1,8 +1,10 @@
 /*
- * test_xfer: the wire parsers of the smart protocol's server side under bad input — the
- * pkt-line reader and the receive-pack command parser byte by byte, then whole garbage,
+ * test_xfer: the wire parsers of the smart protocol under bad input — the server's
+ * pkt-line reader and receive-pack command parser byte by byte, then whole garbage,
  * truncated and oversize requests against a real ledger: each is a clear error, the
- * ledger's refs do not move and no quarantine is left behind.
+ * ledger's refs do not move and no quarantine is left behind; and the sync client's
+ * reading of an upload-pack answer: garbage, no ACK/NAK, ERR, a cut packet, no flush, an
+ * error on side-band channel 3, each named with the peer.
  */
 #include "config.h"
 
@@ -21,6 +23,7 @@
 
 #include "err.h"
 #include "ledger.h"
+#include "sync.h"
 #include "xfer.h"
 
 #define OFFICE "120112001001"
@@ -382,6 +385,77 @@ static void test_upload_garbage(void **state)
 	expect_untouched(f);
 }
 
+/* --- the client's reading of an upload-pack answer ------------------------------- */
+
+/* A side-band packet on channel band. */
+static size_t band(char *out, int ch, const char *data, size_t n)
+{
+	snprintf(out, 6, "%04zx", n + 5);
+	out[4] = (char)ch;
+	memcpy(out + 5, data, n);
+	return n + 5;
+}
+
+static void reply_bad(const char *body, size_t len, bool sideband, int code, const char *msg)
+{
+	struct buf in = BUF_INIT, pack = BUF_INIT;
+
+	assert_int_equal(buf_add(&in, body, len), 0);
+	err_clear();
+	assert_int_equal(sync_upload_reply(&pack, &in, "https://peer/x", sideband), code);
+	if (!strstr(err_msg(), msg))
+		fail_msg("'%.*s': message '%s' lacks '%s'", (int)len, body, err_msg(), msg);
+	if (!strstr(err_msg(), "https://peer/x"))
+		fail_msg("message '%s' does not name the peer", err_msg());
+	buf_release(&in);
+	buf_release(&pack);
+}
+
+static void test_upload_reply(void **state)
+{
+	char body[512];
+	struct buf in = BUF_INIT, pack = BUF_INIT;
+	size_t n, k;
+
+	(void)state;
+	/* NAK, then the pack in two side-band packets around a progress line, then flush */
+	n = pkt(body, "NAK\n", 4);
+	n += band(body + n, 1, "PACK-one-", 9);
+	n += band(body + n, 2, "counting\n", 9);
+	n += band(body + n, 1, "two", 3);
+	memcpy(body + n, "0000", 4);
+	n += 4;
+	assert_int_equal(buf_add(&in, body, n), 0);
+	assert_int_equal(sync_upload_reply(&pack, &in, "https://peer/x", true), 0);
+	assert_int_equal(pack.len, 12);
+	assert_memory_equal(pack.ptr, "PACK-one-two", 12);
+	/* ACK and no side band: the rest is the pack */
+	buf_reset(&in);
+	buf_reset(&pack);
+	k = pkt(body, "ACK " A40 "\n", 45);
+	memcpy(body + k, "PACKraw", 7);
+	assert_int_equal(buf_add(&in, body, k + 7), 0);
+	assert_int_equal(sync_upload_reply(&pack, &in, "https://peer/x", false), 0);
+	assert_int_equal(pack.len, 7);
+	buf_release(&in);
+	buf_release(&pack);
+
+	reply_bad("", 0, true, ERR_NETWORK, "malformed or truncated pkt-line");
+	reply_bad("HTTP/1.1 200 OK\r\n", 17, true, ERR_NETWORK, "malformed or truncated pkt-line");
+	reply_bad("\xff\xfe\x00\x01garbage", 11, true, ERR_NETWORK, "malformed or truncated");
+	reply_bad("0009hello", 9, true, ERR_NETWORK, "did not answer the fetch with ACK or NAK");
+	reply_bad("0000", 4, true, ERR_NETWORK, "did not answer the fetch with ACK or NAK");
+	reply_bad("0016ERR not our ref x", 22, true, ERR_DENIED,
+		  "refused the fetch: not our ref x");
+	/* the side band: cut in a packet, no flush, an error on channel 3 */
+	n = pkt(body, "NAK\n", 4);
+	k = n + band(body + n, 1, "PACKdata", 8);
+	reply_bad(body, k - 3, true, ERR_NETWORK, "malformed or truncated pkt-line");
+	reply_bad(body, k, true, ERR_NETWORK, "was cut short");
+	k += band(body + k, 3, "disk full", 9);
+	reply_bad(body, k, true, ERR_DENIED, "failed the fetch: disk full");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -389,6 +463,7 @@ int main(void)
 	    cmocka_unit_test(test_pkt_bad),
 	    cmocka_unit_test(test_commands_good),
 	    cmocka_unit_test(test_commands_bad),
+	    cmocka_unit_test(test_upload_reply),
 	    cmocka_unit_test_setup_teardown(test_receive_garbage, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_upload_garbage, setup, teardown),
 	};
