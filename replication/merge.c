@@ -560,30 +560,6 @@ static int rm_release(struct rm *r, int rc)
 	return rc;
 }
 
-/* Split "<type>/<h1>/<h2>/<id>.json" and check it is where that record lives. */
-static int record_at(const struct schema_type **type, char id[RECORD_ID_MAX], struct ledger *l,
-		     const char *path)
-{
-	const char *slash = strrchr(path, '/');
-	char want[RECORD_PATH_MAX];
-	size_t n;
-
-	n = slash ? strlen(slash + 1) : 0;
-	if (n <= 5 || n - 5 >= RECORD_ID_MAX || strcmp(slash + 1 + n - 5, ".json") != 0)
-		goto bad;
-	memcpy(id, slash + 1, n - 5);
-	id[n - 5] = '\0';
-	if (record_id_check(id) < 0 || !(*type = schema_type_by_id(l->schema, id)) ||
-	    record_path(want, (*type)->name, id) < 0 || strcmp(want, path) != 0)
-		goto bad;
-	return 0;
-bad:
-	return err_set(ERR_INVALID,
-		       "path '%s' differs on both sides and is not where a record of a known "
-		       "type lives",
-		       path);
-}
-
 static int merge_record(struct m3 *m, git_oid *out, const char *path, const git_tree_entry *b,
 			const git_tree_entry *o, const git_tree_entry *t)
 {
@@ -595,8 +571,11 @@ static int merge_record(struct m3 *m, git_oid *out, const char *path, const git_
 	json_t *merged = NULL, *hv;
 	int rc, s, vs;
 
-	if ((rc = record_at(&r.type, id, c->l, path)) < 0)
-		return rc;
+	if (!schema_record_at(&r.type, id, c->l->schema, path))
+		return err_set(ERR_INVALID,
+			       "path '%s' differs on both sides and is not where a record of a "
+			       "known type lives",
+			       path);
 	r.id = id;
 	if (!(r.discarded = json_array()) || !(r.conflicts = json_array()) ||
 	    !(r.records = json_object()))
@@ -1202,5 +1181,118 @@ out:
 	buf_release(&body);
 	buf_release(&msg);
 	buf_release(&subject);
+	return rc;
+}
+
+/* --- reading conflicts back ------------------------------------------------------------ */
+
+struct conflict_walk {
+	git_repository *repo;
+	bool all;
+	json_t *list;
+	int rc;
+};
+
+static int conflict_visit(const char *root, const git_tree_entry *e, void *payload)
+{
+	struct conflict_walk *w = payload;
+	const char *name = git_tree_entry_name(e), *status;
+	size_t n = strlen(name);
+	char id[RECORD_ID_MAX];
+	git_blob *blob = NULL;
+	json_t *rec = NULL;
+
+	if (git_tree_entry_type(e) != GIT_OBJECT_BLOB)
+		return 0;
+	if (n <= 5 || n - 5 >= sizeof(id) || strcmp(name + n - 5, ".json") != 0) {
+		w->rc = err_set(ERR_INVALID, "'conflict/%s%s' is not a record file", root, name);
+		return -1;
+	}
+	memcpy(id, name, n - 5);
+	id[n - 5] = '\0';
+	if (git_blob_lookup(&blob, w->repo, git_tree_entry_id(e)) < 0) {
+		w->rc = err_git(ERR_IO, "cannot read conflict '%s'", id);
+		return -1;
+	}
+	w->rc = record_decode(&rec, git_blob_rawcontent(blob), (size_t)git_blob_rawsize(blob),
+			      false, id);
+	git_blob_free(blob);
+	if (w->rc < 0)
+		return -1;
+	status = json_string_value(json_object_get(rec, "status"));
+	if ((w->all || (status && strcmp(status, "open") == 0)) &&
+	    json_array_append(w->list, rec) < 0)
+		w->rc = err_set(ERR_NOMEM, "out of memory");
+	json_decref(rec);
+	return w->rc < 0 ? -1 : 0;
+}
+
+static int by_id(const void *a, const void *b)
+{
+	return strcmp(json_string_value(json_object_get(*(json_t *const *)a, "id")),
+		      json_string_value(json_object_get(*(json_t *const *)b, "id")));
+}
+
+/* list, sorted by id, into a new array *out. */
+static int sorted_by_id(json_t **out, const json_t *list)
+{
+	size_t n = json_array_size(list), i;
+	json_t **items = calloc(n + 1, sizeof(*items));
+	int rc = 0;
+
+	if (!items || !(*out = json_array())) {
+		free(items);
+		return err_set(ERR_NOMEM, "out of memory");
+	}
+	for (i = 0; i < n; i++)
+		items[i] = json_array_get(list, i);
+	qsort(items, n, sizeof(*items), by_id);
+	for (i = 0; i < n && rc == 0; i++)
+		if (json_array_append(*out, items[i]) < 0)
+			rc = err_set(ERR_NOMEM, "out of memory");
+	free(items);
+	if (rc < 0) {
+		json_decref(*out);
+		*out = NULL;
+	}
+	return rc;
+}
+
+int merge_conflicts(json_t **out, struct ledger *l, const char *branch, bool all)
+{
+	struct conflict_walk w = {l->repo, all, json_array(), 0};
+	git_commit *head = NULL;
+	git_tree *tree = NULL, *sub = NULL;
+	git_tree_entry *e = NULL;
+	int rc;
+
+	*out = NULL;
+	if (!w.list)
+		return err_set(ERR_NOMEM, "out of memory");
+	if ((rc = ledger_resolve(&head, l, branch)) < 0)
+		goto out;
+	if (git_commit_tree(&tree, head) < 0) {
+		rc = err_git(ERR_IO, "cannot read branch '%s'", branch);
+		goto out;
+	}
+	if (git_tree_entry_bypath(&e, tree, "conflict") == 0 &&
+	    git_tree_entry_type(e) == GIT_OBJECT_TREE) {
+		if (git_tree_lookup(&sub, l->repo, git_tree_entry_id(e)) < 0) {
+			rc = err_git(ERR_IO, "cannot read the conflicts of '%s'", branch);
+			goto out;
+		}
+		if (git_tree_walk(sub, GIT_TREEWALK_PRE, conflict_visit, &w) < 0 && w.rc == 0)
+			w.rc = err_git(ERR_IO, "cannot walk the conflicts of '%s'", branch);
+		if ((rc = w.rc) < 0)
+			goto out;
+	}
+	git_error_clear();
+	rc = sorted_by_id(out, w.list);
+out:
+	json_decref(w.list);
+	git_tree_entry_free(e);
+	git_tree_free(sub);
+	git_tree_free(tree);
+	git_commit_free(head);
 	return rc;
 }

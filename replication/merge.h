@@ -112,4 +112,12 @@ int merge_commits(struct merge_result *out, struct ledger *l, const git_oid *our
 int merge_conflict_id(char out[RECORD_ID_MAX], const char *record, const char *field, const char *a,
 		      const char *b);
 
+/*
+ * The conflict records at the head of branch (a branch name or any revision
+ * ledger_resolve takes): those still open, or all of them. *out is a new array, sorted
+ * by id. ERR_NOTFOUND when branch does not resolve; ERR_INVALID for a file under
+ * conflict/ that is not a record.
+ */
+int merge_conflicts(json_t **out, struct ledger *l, const char *branch, bool all);
+
 #endif

@@ -937,80 +937,16 @@ int sync_branch(struct sync_branch_result *out, struct ledger *l, const struct s
 }
 
 /* git_tree_walk callback: count conflict records whose status is "open". */
-struct count_walk {
-	git_repository *repo;
-	size_t n;
-	int rc;
-};
-
-static int count_open(const char *root, const git_tree_entry *e, void *payload)
-{
-	struct count_walk *w = payload;
-	const char *name = git_tree_entry_name(e), *status;
-	size_t n = strlen(name);
-	char id[RECORD_ID_MAX];
-	git_blob *blob = NULL;
-	json_t *rec = NULL;
-
-	if (git_tree_entry_type(e) != GIT_OBJECT_BLOB)
-		return 0;
-	if (n <= 5 || n - 5 >= sizeof(id) || strcmp(name + n - 5, ".json") != 0) {
-		w->rc = err_set(ERR_INVALID, "'conflict/%s%s' is not a record file", root, name);
-		return -1;
-	}
-	memcpy(id, name, n - 5);
-	id[n - 5] = '\0';
-	if (git_blob_lookup(&blob, w->repo, git_tree_entry_id(e)) < 0) {
-		w->rc = err_git(ERR_IO, "cannot read conflict '%s'", id);
-		return -1;
-	}
-	w->rc = record_decode(&rec, git_blob_rawcontent(blob), (size_t)git_blob_rawsize(blob),
-			      false, id);
-	git_blob_free(blob);
-	if (w->rc < 0)
-		return -1;
-	status = json_string_value(json_object_get(rec, "status"));
-	w->n += status && strcmp(status, "open") == 0;
-	json_decref(rec);
-	return 0;
-}
-
 int sync_conflicts_open(size_t *out, struct ledger *l, const char *branch)
 {
-	struct count_walk w = {l->repo, 0, 0};
-	git_commit *head = NULL;
-	git_tree *tree = NULL, *sub = NULL;
-	git_tree_entry *e = NULL;
-	int rc;
+	json_t *list = NULL;
+	int rc = merge_conflicts(&list, l, branch, false);
 
-	*out = 0;
-	if ((rc = ledger_resolve(&head, l, branch)) < 0) {
-		if (rc == ERR_NOTFOUND) {
-			err_clear();
-			rc = 0;
-		}
-		goto out;
+	*out = json_array_size(list);
+	json_decref(list);
+	if (rc == ERR_NOTFOUND) { /* no such branch here: nothing open */
+		err_clear();
+		rc = 0;
 	}
-	if (git_commit_tree(&tree, head) < 0) {
-		rc = err_git(ERR_IO, "cannot read branch '%s'", branch);
-		goto out;
-	}
-	if (git_tree_entry_bypath(&e, tree, "conflict") == 0 &&
-	    git_tree_entry_type(e) == GIT_OBJECT_TREE) {
-		if (git_tree_lookup(&sub, l->repo, git_tree_entry_id(e)) < 0) {
-			rc = err_git(ERR_IO, "cannot read the conflicts of '%s'", branch);
-			goto out;
-		}
-		if (git_tree_walk(sub, GIT_TREEWALK_PRE, count_open, &w) < 0 && w.rc == 0)
-			w.rc = err_git(ERR_IO, "cannot walk the conflicts of '%s'", branch);
-		rc = w.rc;
-	}
-	git_error_clear();
-	*out = w.n;
-out:
-	git_tree_entry_free(e);
-	git_tree_free(sub);
-	git_tree_free(tree);
-	git_commit_free(head);
 	return rc;
 }

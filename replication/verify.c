@@ -109,33 +109,6 @@ static int load_json(json_t **out, struct ledger *l, const git_oid *blob, bool s
 	return rc;
 }
 
-/* The id a record path names, when path is exactly where that record belongs. */
-static bool record_at(char id[RECORD_ID_MAX], const struct schema *s, const char *path)
-{
-	const struct schema_type *t;
-	char want[RECORD_PATH_MAX];
-	const char *base = strrchr(path, '/');
-	size_t n;
-
-	if (!base)
-		return false;
-	base++;
-	n = strlen(base);
-	if (n <= 5 || n - 5 >= RECORD_ID_MAX || strcmp(base + n - 5, ".json") != 0)
-		return false;
-	memcpy(id, base, n - 5);
-	id[n - 5] = '\0';
-	if (record_id_check(id) < 0) {
-		err_clear();
-		return false;
-	}
-	if (!(t = schema_type_by_id(s, id)) || record_path(want, t->name, id) < 0) {
-		err_clear();
-		return false;
-	}
-	return strcmp(want, path) == 0;
-}
-
 /* The blob at path in parent i of the commit; false when absent. */
 static bool parent_blob(git_oid *out, git_commit *c, unsigned i, const char *path)
 {
@@ -247,6 +220,7 @@ static int merge_base(json_t **out, const struct schema *s, const json_t *rec, j
 static int check_record(struct vc *v, const git_diff_delta *d)
 {
 	const char *path = d->new_file.path;
+	const struct schema_type *type;
 	unsigned i, np = git_commit_parentcount(v->commit);
 	json_t *rec = NULL, *old = NULL, *pv[16] = {0};
 	char id[RECORD_ID_MAX], what[RECORD_PATH_MAX + 16];
@@ -258,7 +232,7 @@ static int check_record(struct vc *v, const git_diff_delta *d)
 		return deny(v, VERIFY_INVALID, "record",
 			    "it removes '%s' (records are never removed, only made void)",
 			    d->old_file.path);
-	if (d->new_file.mode != GIT_FILEMODE_BLOB || !record_at(id, v->schema, path))
+	if (d->new_file.mode != GIT_FILEMODE_BLOB || !schema_record_at(&type, id, v->schema, path))
 		return deny(v, VERIFY_INVALID, "record",
 			    "'%s' is not a record file at the path its id and type give", path);
 	snprintf(what, sizeof(what), "record '%s'", id);

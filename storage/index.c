@@ -601,32 +601,6 @@ struct writer {
 	struct index_progress *progress;
 };
 
-/* "<type>/<h1>/<h2>/<id>.json" -> type and id, when path is exactly a record's path. */
-static bool record_at(const struct schema_type **type, char id[RECORD_ID_MAX], struct ledger *l,
-		      const char *path)
-{
-	char tname[64], want[RECORD_PATH_MAX];
-	const char *slash = strchr(path, '/'), *base = strrchr(path, '/');
-	size_t n;
-
-	if (!slash || (size_t)(slash - path) >= sizeof(tname))
-		return false;
-	memcpy(tname, path, (size_t)(slash - path));
-	tname[slash - path] = '\0';
-	base++;
-	n = strlen(base);
-	if (n <= 5 || n - 5 >= RECORD_ID_MAX || strcmp(base + n - 5, ".json") != 0)
-		return false;
-	memcpy(id, base, n - 5);
-	id[n - 5] = '\0';
-	*type = schema_type_find(l->schema, tname);
-	if (!*type || record_id_check(id) < 0) {
-		err_clear();
-		return false;
-	}
-	return record_path(want, tname, id) == 0 && strcmp(want, path) == 0;
-}
-
 /* --- the walk ------------------------------------------------------------------------- */
 
 /* Hand the batch being filled to the writer and take a used one (waiting for it). */
@@ -843,7 +817,7 @@ static int walk_delta(const char *path, const git_oid *old, const git_oid *new, 
 	struct op *op;
 	int rc = 0;
 
-	if (!record_at(&t, id, w->l, path))
+	if (!schema_record_at(&t, id, w->l->schema, path))
 		return 0;
 	if (w->log && old && (rc = load_record(&was, NULL, w, old, id, path)) < 0)
 		goto out;

@@ -40,6 +40,7 @@
 
 #include "buf.h"
 #include "err.h"
+#include "record.h"
 #include "schema.h"
 
 #define NAME_MAX_LEN	 32 /* type and field names */
@@ -1436,6 +1437,24 @@ const struct schema_type *schema_type_by_id(const struct schema *s, const char *
 			return &s->types[i];
 	}
 	return NULL;
+}
+
+bool schema_record_at(const struct schema_type **type, char *id, const struct schema *s,
+		      const char *path)
+{
+	const char *base = strrchr(path, '/');
+	char want[RECORD_PATH_MAX];
+	size_t n = base ? strlen(base + 1) : 0;
+	bool ok;
+
+	if (n <= 5 || n - 5 >= RECORD_ID_MAX || strcmp(base + 1 + n - 5, ".json") != 0)
+		return false;
+	memcpy(id, base + 1, n - 5);
+	id[n - 5] = '\0';
+	ok = record_id_check(id) == 0 && (*type = schema_type_by_id(s, id)) &&
+	     record_path(want, (*type)->name, id) == 0 && strcmp(want, path) == 0;
+	err_clear();
+	return ok;
 }
 
 const struct schema_field *schema_field_find(const struct schema_type *t, const char *name)

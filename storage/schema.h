@@ -130,6 +130,13 @@ const struct schema_type *schema_type_by_id(const struct schema *s, const char *
 const struct schema_field *schema_field_find(const struct schema_type *t, const char *name);
 
 /*
+ * Is path ("<type>/<h1>/<h2>/<id>.json") exactly where a record of a known type lives?
+ * Then *type and id (RECORD_ID_MAX bytes) name it. Leaves no error set either way.
+ */
+bool schema_record_at(const struct schema_type **type, char *id, const struct schema *s,
+		      const char *path);
+
+/*
  * Convert a command-line value to JSON for field f of type t: int/money a decimal integer
  * (money in fen), bool yes|no|true|false, date YYYY-MM-DD, list comma-separated items;
  * each checked like schema_validate checks it. *out is a new reference. ERR_INVALID with
