@@ -103,15 +103,39 @@ static void progress(bool tty, size_t i, size_t n, const char *branch, const cha
 	fflush(stderr);
 }
 
+struct here {
+	bool tty;
+	const struct sync_peer *peer;
+	const char *when;
+	json_t *list;
+	int rc;
+};
+
+static void here_each(const char *branch, const struct sync_branch_result *r, size_t i, size_t n,
+		      void *payload)
+{
+	struct here *h = payload;
+	json_t *st;
+
+	if (!r) {
+		progress(h->tty, i + 1, n, branch, "fetch, verify, merge, push");
+		return;
+	}
+	if (!(st = json_object()) || sync_result_json(st, r, h->peer, h->when) < 0 ||
+	    json_array_append(h->list, st) < 0)
+		h->rc = err_set(ERR_NOMEM, "out of memory");
+	json_decref(st);
+}
+
 /* Sync every branch with the parent in this process; *out gets the daemon's reply shape. */
 static int sync_here(json_t **out, struct cmd_ctx *ctx, struct sync_conf *c, bool json)
 {
 	struct ledger *l = NULL;
 	struct buf key = BUF_INIT;
-	char **names = NULL, when[UTIL_ISO_MAX];
-	size_t n = 0, i, nfailed = 0;
-	bool tty = !json && isatty(STDERR_FILENO), registered = false;
-	json_t *list = NULL;
+	char when[UTIL_ISO_MAX];
+	size_t nfailed = 0;
+	struct here h = {.tty = !json && isatty(STDERR_FILENO), .when = when};
+	bool registered = false;
 	int rc;
 
 	*out = NULL;
@@ -127,59 +151,37 @@ static int sync_here(json_t **out, struct cmd_ctx *ctx, struct sync_conf *c, boo
 	}
 	if (!c->key && (rc = util_join(&key, c->ledger, "office.key")) < 0)
 		goto out;
+	if (!(h.list = json_array())) {
+		rc = err_set(ERR_NOMEM, "out of memory");
+		goto out;
+	}
 	{
 		struct tls_client_config tc = {c->cert, c->key ? c->key : key.ptr, c->ca,
 					       c->timeout, c->timeout};
 		struct sync_peer peer = {c->parent, c->parent_name ? c->parent_name : "parent",
 					 NULL, NULL};
+
+		h.peer = &peer;
 		if ((rc = ledger_open(&l, c->ledger)) < 0 || (rc = tls_client_register(&tc)) < 0)
 			goto out;
 		registered = true;
-		progress(tty, 0, 0, "branches", "listing");
-		if ((rc = sync_branches(&names, &n, l, &peer)) < 0)
+		progress(h.tty, 0, 0, "branches", "listing");
+		if ((rc = sync_round(&nfailed, l, &peer, here_each, &h)) < 0 || (rc = h.rc) < 0)
 			goto out;
-		if (!(list = json_array())) {
-			rc = err_set(ERR_NOMEM, "out of memory");
-			goto out;
-		}
-		for (i = 0; i < n; i++) {
-			struct sync_branch_result r;
-			bool bad;
-			json_t *st;
-
-			progress(tty, i + 1, n, names[i], "fetch, verify, merge, push");
-			sync_branch(&r, l, &peer, names[i]);
-			err_clear();
-			bad = r.outcome == SYNC_FAILED || r.outcome == SYNC_DIVERGED;
-			nfailed += bad;
-			st = json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:I}", "branch", r.branch,
-				       "peer", peer.name, "url", c->parent, "outcome",
-				       sync_outcome_name(r.outcome), "ahead", (json_int_t)r.ahead,
-				       "behind", (json_int_t)r.behind, "conflicts",
-				       (json_int_t)r.conflicts);
-			if (!st) {
-				rc = err_set(ERR_NOMEM, "out of memory");
-				goto out;
-			}
-			json_object_set_new(st, bad ? "last_error" : "last_success",
-					    json_string(bad ? r.error : when));
-			json_array_append_new(list, st);
-		}
-		progress(tty, 0, 0, NULL, NULL);
+		progress(h.tty, 0, 0, NULL, NULL);
 	}
 	*out = json_pack("{s:b, s:s, s:b, s:O}", "ok", nfailed == 0, "time", when, "in_process", 1,
-			 "branches", list);
+			 "branches", h.list);
 	if (*out && nfailed)
 		json_object_set_new(*out, "error",
 				    json_sprintf("%zu branches did not sync", nfailed));
 	rc = *out ? 0 : err_set(ERR_NOMEM, "out of memory");
 out:
 	if (rc < 0)
-		progress(tty, 0, 0, NULL, NULL);
+		progress(h.tty, 0, 0, NULL, NULL);
 	if (registered)
 		tls_client_unregister();
-	json_decref(list);
-	sync_branches_free(names, n);
+	json_decref(h.list);
 	ledger_free(l);
 	buf_release(&key);
 	return rc;

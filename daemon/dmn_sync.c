@@ -67,13 +67,45 @@ static char *dup_or_null(const char *s)
 	return s ? strdup(s) : NULL;
 }
 
+struct round {
+	struct dmn_sync *s;
+	const struct sync_peer *peer;
+	const char *when;
+	json_t *list;
+};
+
+/* After each branch: log it, and update its entry in the status caseledger status shows. */
+static void round_each(const char *branch, const struct sync_branch_result *r, size_t i, size_t n,
+		       void *payload)
+{
+	struct round *rd = payload;
+	json_t *st;
+
+	(void)branch;
+	(void)i;
+	(void)n;
+	if (!r)
+		return;
+	dmn_log(r->outcome == SYNC_FAILED ? DMN_LOG_WARN : DMN_LOG_INFO, "sync %s with %s: %s%s%s",
+		r->branch, rd->peer->url, sync_outcome_name(r->outcome), r->error[0] ? ": " : "",
+		r->error);
+	pthread_mutex_lock(&rd->s->mu);
+	if (!(st = json_object_get(rd->s->branches, r->branch))) {
+		st = json_object();
+		json_object_set_new(rd->s->branches, r->branch, st);
+	}
+	if (st && sync_result_json(st, r, rd->peer, rd->when) == 0)
+		json_array_append(rd->list, st);
+	err_clear();
+	pthread_mutex_unlock(&rd->s->mu);
+}
+
 /* One round: every branch. Returns the summary (new reference). */
 static json_t *run_round(struct dmn_sync *s)
 {
 	struct round_cfg c = {0};
 	struct ledger *l = NULL;
-	char **names = NULL;
-	size_t n = 0, i, nfailed = 0;
+	size_t nfailed = 0;
 	json_t *list = json_array(), *sum;
 	char when[UTIL_ISO_MAX];
 	int rc = 0;
@@ -95,41 +127,11 @@ static json_t *run_round(struct dmn_sync *s)
 	{
 		struct tls_client_config tc = {c.cert, c.key, c.ca, c.timeout, c.timeout};
 		struct sync_peer peer = {c.parent, c.parent_name, NULL, NULL};
-		if ((rc = tls_client_register(&tc)) < 0 || (rc = ledger_open(&l, c.ledger)) < 0 ||
-		    (rc = sync_branches(&names, &n, l, &peer)) < 0)
+		struct round rd = {s, &peer, when, list};
+
+		if ((rc = tls_client_register(&tc)) < 0 || (rc = ledger_open(&l, c.ledger)) < 0)
 			goto out;
-		for (i = 0; i < n; i++) {
-			struct sync_branch_result r;
-			json_t *st;
-			sync_branch(&r, l, &peer, names[i]);
-			err_clear();
-			if (r.outcome == SYNC_FAILED || r.outcome == SYNC_DIVERGED)
-				nfailed++;
-			dmn_log(r.outcome == SYNC_FAILED ? DMN_LOG_WARN : DMN_LOG_INFO,
-				"sync %s with %s: %s%s%s", r.branch, c.parent,
-				sync_outcome_name(r.outcome), r.error[0] ? ": " : "", r.error);
-			pthread_mutex_lock(&s->mu);
-			if (!(st = json_object_get(s->branches, r.branch))) {
-				st = json_object();
-				json_object_set_new(s->branches, r.branch, st);
-			}
-			json_object_set_new(st, "branch", json_string(r.branch));
-			json_object_set_new(st, "peer", json_string(c.parent_name));
-			json_object_set_new(st, "url", json_string(c.parent));
-			json_object_set_new(st, "outcome",
-					    json_string(sync_outcome_name(r.outcome)));
-			json_object_set_new(st, "ahead", json_integer((json_int_t)r.ahead));
-			json_object_set_new(st, "behind", json_integer((json_int_t)r.behind));
-			json_object_set_new(st, "conflicts", json_integer((json_int_t)r.conflicts));
-			if (r.outcome == SYNC_FAILED || r.outcome == SYNC_DIVERGED) {
-				json_object_set_new(st, "last_error", json_string(r.error));
-				json_object_set_new(st, "last_error_time", json_string(when));
-			} else {
-				json_object_set_new(st, "last_success", json_string(when));
-			}
-			json_array_append(list, st);
-			pthread_mutex_unlock(&s->mu);
-		}
+		rc = sync_round(&nfailed, l, &peer, round_each, &rd);
 	}
 out:
 	sum = json_pack("{s:b, s:s, s:o}", "ok", rc == 0 && nfailed == 0, "time", when, "branches",
@@ -143,7 +145,6 @@ out:
 				    json_sprintf("%zu branches did not sync", nfailed));
 	}
 	err_clear();
-	sync_branches_free(names, n);
 	ledger_free(l);
 	round_cfg_release(&c);
 	return sum;

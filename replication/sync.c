@@ -26,6 +26,53 @@
 #include "tls.h"
 #include "verify.h"
 
+int sync_round(size_t *nfailed, struct ledger *l, const struct sync_peer *p, sync_each_fn each,
+	       void *payload)
+{
+	char **names = NULL;
+	size_t n = 0, i;
+	int rc;
+
+	*nfailed = 0;
+	if ((rc = sync_branches(&names, &n, l, p)) < 0)
+		return rc;
+	for (i = 0; i < n; i++) {
+		struct sync_branch_result r;
+
+		if (each)
+			each(names[i], NULL, i, n, payload);
+		sync_branch(&r, l, p, names[i]);
+		err_clear();
+		*nfailed += r.outcome == SYNC_FAILED || r.outcome == SYNC_DIVERGED;
+		if (each)
+			each(names[i], &r, i, n, payload);
+	}
+	sync_branches_free(names, n);
+	return 0;
+}
+
+int sync_result_json(json_t *st, const struct sync_branch_result *r, const struct sync_peer *p,
+		     const char *when)
+{
+	bool bad = r->outcome == SYNC_FAILED || r->outcome == SYNC_DIVERGED;
+	int rc = 0;
+
+	rc |= json_object_set_new(st, "branch", json_string(r->branch));
+	rc |= json_object_set_new(st, "peer", json_string(p->name));
+	rc |= json_object_set_new(st, "url", json_string(p->url));
+	rc |= json_object_set_new(st, "outcome", json_string(sync_outcome_name(r->outcome)));
+	rc |= json_object_set_new(st, "ahead", json_integer((json_int_t)r->ahead));
+	rc |= json_object_set_new(st, "behind", json_integer((json_int_t)r->behind));
+	rc |= json_object_set_new(st, "conflicts", json_integer((json_int_t)r->conflicts));
+	if (bad) {
+		rc |= json_object_set_new(st, "last_error", json_string(r->error));
+		rc |= json_object_set_new(st, "last_error_time", json_string(when));
+	} else {
+		rc |= json_object_set_new(st, "last_success", json_string(when));
+	}
+	return rc ? err_set(ERR_NOMEM, "out of memory") : 0;
+}
+
 const char *sync_outcome_name(enum sync_outcome o)
 {
 	static const char *const names[] = {"up-to-date", "fetched",  "pushed",
@@ -345,8 +392,9 @@ static int pkt_append(struct buf *b, const char *s, size_t n)
 
 /*
  * The peer's advertisement for service (git-receive-pack, git-upload-pack): *old = its
- * head of ref (zero when it has none), *hide = every advertised commit this repository
- * has (what a pack to the peer may leave out).
+ * head of ref (zero when it has none), caps its capabilities, and with hide (may be NULL)
+ * *hide = every advertised commit this repository has (what a pack to the peer may leave
+ * out).
  */
 static int read_advert(git_oid *old, git_oid **hide, size_t *nhide, char caps[512],
 		       git_repository *repo, const struct http_url *u, const char *url,
@@ -360,8 +408,10 @@ static int read_advert(git_oid *old, git_oid **hide, size_t *nhide, char caps[51
 	git_oid id, *g;
 	int rc;
 
-	*hide = NULL;
-	*nhide = 0;
+	if (hide) {
+		*hide = NULL;
+		*nhide = 0;
+	}
 	caps[0] = '\0';
 	memset(old, 0, sizeof(*old));
 	snprintf(target, sizeof(target), "/info/refs?service=%s", service);
@@ -393,7 +443,7 @@ static int read_advert(git_oid *old, git_oid **hide, size_t *nhide, char caps[51
 			continue; /* "capabilities^{}": no refs */
 		if (nlen == strlen(ref) && memcmp(name, ref, nlen) == 0)
 			git_oid_cpy(old, &id);
-		if (!git_odb_exists(odb, &id))
+		if (!hide || !git_odb_exists(odb, &id))
 			continue;
 		if (*nhide == cap) {
 			cap = cap ? cap * 2 : 16;
@@ -409,7 +459,7 @@ out:
 	git_error_clear();
 	git_odb_free(odb);
 	buf_release(&b);
-	if (rc < 0) {
+	if (rc < 0 && hide) {
 		free(*hide);
 		*hide = NULL;
 		*nhide = 0;
@@ -585,15 +635,13 @@ static int fetch_http(git_oid *out, struct ledger *l, const struct sync_peer *p,
 {
 	struct http_url u;
 	struct buf req = BUF_INIT, reply = BUF_INIT, pack = BUF_INIT;
-	git_oid *adv = NULL;
 	git_odb *odb = NULL;
-	size_t nadv = 0;
 	char caps[512], dir[4200];
 	int rc;
 
 	if ((rc = url_split(&u, p->url)) < 0 ||
-	    (rc = read_advert(out, &adv, &nadv, caps, l->repo, &u, p->url, "git-upload-pack",
-			      ref)) < 0)
+	    (rc = read_advert(out, NULL, NULL, caps, l->repo, &u, p->url, "git-upload-pack", ref)) <
+		0)
 		goto out;
 	if (git_oid_is_zero(out)) {
 		rc = err_set(ERR_NOTFOUND, "'%s' has no branch '%s' for us", p->url, branch);
@@ -621,7 +669,6 @@ static int fetch_http(git_oid *out, struct ledger *l, const struct sync_peer *p,
 out:
 	git_error_clear();
 	git_odb_free(odb);
-	free(adv);
 	buf_release(&req);
 	buf_release(&reply);
 	buf_release(&pack);

@@ -78,6 +78,27 @@ int sync_branch(struct sync_branch_result *out, struct ledger *l, const struct s
 
 const char *sync_outcome_name(enum sync_outcome o);
 
+/* Called by sync_round for the i-th of n branches: before its sync (r NULL), and after. */
+typedef void (*sync_each_fn)(const char *branch, const struct sync_branch_result *r, size_t i,
+			     size_t n, void *payload);
+
+/*
+ * One round: sync_branch on every branch sync_branches lists, each told before and
+ * after (each may be NULL). *nfailed: how many failed or diverged. An error is returned only
+ * when the branches cannot be listed; a branch's failure is in its result.
+ */
+int sync_round(size_t *nfailed, struct ledger *l, const struct sync_peer *p, sync_each_fn each,
+	       void *payload);
+
+/*
+ * Set a branch's status fields in st, the shape `caseledger status` shows: branch, peer,
+ * url, outcome, ahead, behind, conflicts, and last_error with last_error_time (failed or
+ * diverged) or last_success, at when (ISO time). Fields not set stay (an older
+ * last_success stays next to a new error).
+ */
+int sync_result_json(json_t *st, const struct sync_branch_result *r, const struct sync_peer *p,
+		     const char *when);
+
 /* *out = the number of conflict records with status "open" on the local branch (0 when
  * the branch does not exist). */
 int sync_conflicts_open(size_t *out, struct ledger *l, const char *branch);
