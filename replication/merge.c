@@ -405,18 +405,29 @@ out:
 	return rc;
 }
 
-/* Field by field into merged (a copy of nothing but id, type). */
-static int rm_fields(struct rm *r, json_t *merged)
+/* The field names either side has, but id, type and hlc (settled apart): new object. */
+static json_t *merge_keys(const struct rm *r)
 {
 	json_t *keys = json_object(), *v;
 	const char *key;
-	int rc = 0, s;
+	int s;
+
+	for (s = 0; keys && s < 2; s++)
+		json_object_foreach (r->side[s], key, v)
+			if (strcmp(key, "id") && strcmp(key, "type") && strcmp(key, "hlc"))
+				json_object_set(keys, key, json_null());
+	return keys;
+}
+
+/* Field by field into merged (a copy of nothing but id, type). */
+static int rm_fields(struct rm *r, json_t *merged)
+{
+	json_t *keys = merge_keys(r), *v;
+	const char *key;
+	int rc = 0;
 
 	if (!keys)
 		return nomem();
-	for (s = 0; s < 2; s++)
-		json_object_foreach (r->side[s], key, v)
-			json_object_set(keys, key, json_null());
 	json_object_foreach (keys, key, v) {
 		const struct schema_field *f = schema_field_find(r->type, key);
 		const json_t *sv[2] = {json_object_get(r->side[0], key),
@@ -427,8 +438,6 @@ static int rm_fields(struct rm *r, json_t *merged)
 		bool conflict;
 		int w;
 
-		if (!strcmp(key, "id") || !strcmp(key, "type") || !strcmp(key, "hlc"))
-			continue;
 		if (same_value(sv[0], sv[1]) || same_value(sv[1], bv)) {
 			res = json_incref((json_t *)sv[0]);
 		} else if (same_value(sv[0], bv)) {
@@ -460,24 +469,19 @@ out:
 /* The void side is kept whole; the edit side's changed values are listed. */
 static int rm_void(struct rm *r, json_t *merged, int vs)
 {
-	json_t *keys = json_object(), *v;
+	json_t *keys = merge_keys(r), *v;
 	const char *key;
-	int rc = 0, s;
+	int rc = 0;
 
 	if (!keys || json_object_update(merged, r->side[vs]) < 0) {
 		rc = nomem();
 		goto out;
 	}
-	for (s = 0; s < 2; s++)
-		json_object_foreach (r->side[s], key, v)
-			json_object_set(keys, key, json_null());
 	json_object_foreach (keys, key, v) {
 		const json_t *e = json_object_get(r->side[!vs], key);
 		const json_t *k = json_object_get(r->side[vs], key);
 		const json_t *b = r->base ? json_object_get(r->base, key) : NULL;
 
-		if (!strcmp(key, "id") || !strcmp(key, "type") || !strcmp(key, "hlc"))
-			continue;
 		if (!same_value(e, k) && !same_value(e, b) &&
 		    (rc = rm_discard(r, key, e, k, "void")) < 0)
 			goto out;
@@ -490,9 +494,9 @@ out:
 /* The merged record would be invalid: keep the lww winner whole, conflicts for the rest. */
 static int rm_fallback(struct rm *r, json_t **merged, const char *why)
 {
-	json_t *keys = json_object(), *v, *note = NULL;
+	json_t *keys = merge_keys(r), *v, *note = NULL;
 	const char *key;
-	int rc = 0, s, w = r->winner;
+	int rc = 0, w = r->winner;
 
 	json_array_clear(r->discarded);
 	json_array_clear(r->conflicts);
@@ -516,16 +520,11 @@ static int rm_fallback(struct rm *r, json_t **merged, const char *why)
 		rc = nomem();
 		goto out;
 	}
-	for (s = 0; s < 2; s++)
-		json_object_foreach (r->side[s], key, v)
-			json_object_set(keys, key, json_null());
 	json_object_foreach (keys, key, v) {
 		const json_t *lv = json_object_get(r->side[!w], key);
 		const json_t *wv = json_object_get(r->side[w], key);
 		const json_t *bv = r->base ? json_object_get(r->base, key) : NULL;
 
-		if (!strcmp(key, "id") || !strcmp(key, "type") || !strcmp(key, "hlc"))
-			continue;
 		if (!same_value(lv, wv) && !same_value(lv, bv) &&
 		    (rc = rm_conflict(r, key, wv, lv, bv, w, "invalid")) < 0)
 			goto out;

@@ -461,65 +461,49 @@ static int tree_changes(struct changes *c, git_repository *repo, const git_tree 
 	return rc;
 }
 
-static int check_changes(struct vc *v)
+/* The changes from parent p of the commit (none: from nothing) to its tree, into diff. */
+static int parent_changes(struct changes *diff, struct vc *v, unsigned p, const git_tree *tree)
 {
 	git_commit *parent = NULL;
-	git_tree *tree = NULL, *ptree = NULL;
+	git_tree *ptree = NULL;
+	int rc;
+
+	changes_release(diff);
+	if (p < git_commit_parentcount(v->commit) &&
+	    (git_commit_parent(&parent, v->commit, p) < 0 || git_commit_tree(&ptree, parent) < 0))
+		rc = err_git(ERR_IO, "cannot read the changes of commit %s", v->out->commit);
+	else if ((rc = tree_changes(diff, v->l->repo, ptree, tree, NULL)) < 0)
+		err_prefix("cannot read the changes of commit %s", v->out->commit);
+	git_tree_free(ptree);
+	git_commit_free(parent);
+	return rc;
+}
+
+static int check_changes(struct vc *v)
+{
+	git_tree *tree = NULL;
 	struct changes diff = {0};
 	bool trust = strcmp(v->branch, "trust") == 0;
 	unsigned p;
-	size_t i, n;
-	int rc = 0;
+	size_t i;
+	int rc;
 
-	if (git_commit_tree(&tree, v->commit) < 0 ||
-	    (git_commit_parentcount(v->commit) > 0 &&
-	     (git_commit_parent(&parent, v->commit, 0) < 0 ||
-	      git_commit_tree(&ptree, parent) < 0))) {
-		rc = err_git(ERR_IO, "cannot read the changes of commit %s", v->out->commit);
-		goto out;
-	}
-	if ((rc = tree_changes(&diff, v->l->repo, ptree, tree, NULL)) < 0) {
-		err_prefix("cannot read the changes of commit %s", v->out->commit);
-		goto out;
-	}
-	n = diff.n;
-	for (i = 0; i < n && rc == 0; i++) {
-		const git_diff_delta *d = &diff.d[i];
-
-		rc = trust ? check_trust_file(v, d) : check_record(v, d);
-	}
+	if (git_commit_tree(&tree, v->commit) < 0)
+		return err_git(ERR_IO, "cannot read the changes of commit %s", v->out->commit);
+	rc = parent_changes(&diff, v, 0, tree);
+	for (i = 0; rc == 0 && i < diff.n; i++)
+		rc = trust ? check_trust_file(v, &diff.d[i]) : check_record(v, &diff.d[i]);
 	/* a merge must keep every file of every parent */
 	for (p = 1; rc == 0 && p < git_commit_parentcount(v->commit); p++) {
-		changes_release(&diff);
-		git_tree_free(ptree);
-		ptree = NULL;
-		git_commit_free(parent);
-		parent = NULL;
-		if (git_commit_parent(&parent, v->commit, p) < 0 ||
-		    git_commit_tree(&ptree, parent) < 0) {
-			rc =
-			    err_git(ERR_IO, "cannot read the changes of commit %s", v->out->commit);
-			goto out;
-		}
-		if ((rc = tree_changes(&diff, v->l->repo, ptree, tree, NULL)) < 0) {
-			err_prefix("cannot read the changes of commit %s", v->out->commit);
-			goto out;
-		}
-		n = diff.n;
-		for (i = 0; i < n && rc == 0; i++) {
-			const git_diff_delta *d = &diff.d[i];
-
-			if (d->status == GIT_DELTA_DELETED)
+		rc = parent_changes(&diff, v, p, tree);
+		for (i = 0; rc == 0 && i < diff.n; i++)
+			if (diff.d[i].status == GIT_DELTA_DELETED)
 				rc = deny(v, VERIFY_INVALID, trust ? "trust" : "record",
 					  "it drops '%s', which its parent %u has",
-					  d->old_file.path, p + 1);
-		}
+					  diff.d[i].old_file.path, p + 1);
 	}
-out:
 	changes_release(&diff);
-	git_tree_free(ptree);
 	git_tree_free(tree);
-	git_commit_free(parent);
 	return rc;
 }
 
