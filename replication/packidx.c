@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <openssl/evp.h>
 #include <zlib.h>
@@ -637,7 +638,7 @@ out:
 
 static int write_files(struct indexer *ix, const char *dir, const unsigned char *pack, size_t len)
 {
-	struct buf out = BUF_INIT, idx = BUF_INIT, path = BUF_INIT;
+	struct buf out = BUF_INIT, idx = BUF_INIT, path = BUF_INIT, idxpath = BUF_INIT;
 	unsigned char sum[20];
 	char hex[41];
 	size_t i;
@@ -669,16 +670,20 @@ static int write_files(struct indexer *ix, const char *dir, const unsigned char 
 	} else {
 		len += 20; /* the trailer, checked to be this sum */
 	}
+	if ((rc = buf_printf(&idxpath, "%s/pack-%s.idx", dir, hex)) < 0)
+		goto out;
+	if (access(idxpath.ptr, F_OK) == 0)
+		goto out; /* this very pack is stored already */
 	if ((rc = util_write_file(path.ptr, pack, len, 0444)) < 0)
 		goto out;
-	buf_reset(&path);
-	if ((rc = buf_printf(&path, "%s/pack-%s.idx", dir, hex)) < 0)
-		goto out;
-	rc = util_write_file(path.ptr, idx.ptr, idx.len, 0444);
+	/* a .pack without its .idx is never read: do not leave one behind */
+	if ((rc = util_write_file(idxpath.ptr, idx.ptr, idx.len, 0444)) < 0)
+		unlink(path.ptr);
 out:
 	buf_release(&out);
 	buf_release(&idx);
 	buf_release(&path);
+	buf_release(&idxpath);
 	return rc;
 }
 

@@ -226,6 +226,9 @@ static void test_roundtrip(void **state)
 	if (pack_index(NULL, dir, p.ptr, p.len, NULL) < 0)
 		fail_msg("pack_index: %s", err_msg());
 	expect_same(f->ra, f->rb, &f->c[0]);
+	/* the same pack again: already stored, nothing rewritten */
+	assert_int_equal(pack_index(NULL, dir, p.ptr, p.len, NULL), 0);
+	assert_int_equal(files_in(dir), 2);
 
 	/* thin: the trees and blobs of c1 are deltas against c0's, which b has */
 	write_pack(&p, &st, f->ra, &f->c[2], &f->c[0], PACK_THIN);
