@@ -365,6 +365,8 @@ static int walk_tree(struct walk *w, git_tree *tree, git_odb_object *raw, git_tr
 		}
 		if (type != GIT_OBJECT_TREE)
 			continue; /* submodules: not in ledgers, nothing to send */
+		if (oidmap_get(&w->seen, git_tree_entry_id(e)))
+			continue; /* visited whole already: not read again */
 		if (walk_read((git_object **)&sub, &subraw, w, git_tree_entry_id(e),
 			      GIT_OBJECT_TREE) < 0)
 			return err_git(ERR_INVALID, "missing or bad tree %s",
