@@ -1,10 +1,11 @@
 /*
  * merge: the record-level three-way merge (see merge.h for the rules and outcomes).
  *
- * A merge works on a second handle of the repository whose object database has an
- * in-memory pack (mempack) in front: every tree and blob it builds, including virtual
- * bases, goes there first. When the result is to be kept, the objects are written as one
- * pack (fsync'ed) before the merge commit; otherwise they vanish with the handle.
+ * A merge works in an overlay (overlay.h) over the ledger's repository — or over whatever
+ * repository l->repo is at the time, such as a receive-pack quarantine whose merge commit a
+ * verifier recomputes: every tree and blob it builds, including virtual bases, goes to
+ * memory first. When the result is to be kept, the objects are written as one pack
+ * (fsync'ed) before the merge commit; otherwise they vanish with the overlay.
  */
 #include "config.h"
 
@@ -12,13 +13,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <git2/sys/mempack.h>
-#include <git2/sys/odb_backend.h>
 #include <openssl/evp.h>
 
 #include "err.h"
 #include "merge.h"
+#include "overlay.h"
 #include "verify.h"
+#include "xfer.h"
 #include "util.h"
 
 /* Virtual bases nest this deep at most (a criss-cross of criss-crosses of …). */
@@ -29,10 +30,10 @@ static const char crockford[] = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 /* One merge: the repository handle with the in-memory object store. */
 struct mctx {
 	struct ledger *l;
-	git_repository *repo; /* second handle on l->dir; writes go to mem */
-	git_odb *odb;	      /* its object database */
-	git_odb_backend *mem; /* the mempack backend, owned by odb */
-	size_t nwritten;      /* objects written to mem */
+	const struct schema *schema; /* the schema in force (verify_schema) */
+	struct overlay ov;	     /* reads l->repo, writes to memory */
+	git_repository *repo;	     /* ov.repo */
+	size_t nwritten;	     /* objects written to memory */
 };
 
 /* One three-way merge of trees (the top one, or one building a virtual base). */
@@ -116,16 +117,13 @@ static bool same_entry(const git_tree_entry *a, const git_tree_entry *b)
 
 static int mctx_open(struct mctx *c, struct ledger *l)
 {
+	int rc;
+
 	memset(c, 0, sizeof(*c));
 	c->l = l;
-	if (git_repository_open_bare(&c->repo, l->dir) < 0 ||
-	    git_repository_odb(&c->odb, c->repo) < 0 || git_mempack_new(&c->mem) < 0)
-		return err_git(ERR_IO, "cannot open '%s' for a merge", l->dir);
-	if (git_odb_add_backend(c->odb, c->mem, 1000) < 0) {
-		c->mem->free(c->mem);
-		c->mem = NULL;
-		return err_git(ERR_IO, "cannot prepare the merge's object store");
-	}
+	if ((rc = verify_schema(&c->schema, l)) < 0 || (rc = overlay_open(&c->ov, l->repo)) < 0)
+		return rc;
+	c->repo = c->ov.repo;
 	return 0;
 }
 
@@ -139,10 +137,7 @@ static int mctx_flush(struct mctx *c, const git_oid *tree)
 
 static void mctx_close(struct mctx *c)
 {
-	if (c->mem)
-		git_mempack_reset(c->mem);
-	git_odb_free(c->odb);
-	git_repository_free(c->repo);
+	overlay_release(&c->ov);
 	memset(c, 0, sizeof(*c));
 }
 
@@ -187,23 +182,14 @@ int merge_conflict_id(char out[RECORD_ID_MAX], const char *record, const char *f
 	return record_id_check(out);
 }
 
-/* The "Caseledger-HLC" trailer of a commit; zero when it has none. */
+/* The "Caseledger-HLC" trailer of commit id; zero when it has none or cannot be read. */
 static void commit_stamp(struct hlc *out, git_repository *repo, const git_oid *id)
 {
-	git_message_trailer_array tr = {0};
 	git_commit *c = NULL;
-	size_t i;
 
 	memset(out, 0, sizeof(*out));
-	if (git_commit_lookup(&c, repo, id) < 0)
-		return;
-	if (git_message_trailers(&tr, git_commit_message(c)) == 0) {
-		for (i = 0; i < tr.count; i++)
-			if (strcmp(tr.trailers[i].key, LEDGER_TRAILER_HLC) == 0 &&
-			    hlc_parse(out, tr.trailers[i].value) < 0)
-				memset(out, 0, sizeof(*out));
-		git_message_trailer_array_free(&tr);
-	}
+	if (git_commit_lookup(&c, repo, id) == 0 && ledger_commit_stamp(out, c) < 0)
+		memset(out, 0, sizeof(*out));
 	git_commit_free(c);
 	err_clear();
 }
@@ -279,7 +265,7 @@ static int rm_conflict(struct rm *r, const char *field, const json_t *kept, cons
 		rc = nomem();
 		goto out;
 	}
-	if (schema_check(r->m->c->l->schema, rec) < 0) {
+	if (schema_check(r->m->c->schema, rec) < 0) {
 		/* e.g. a value longer than a conflict record holds: the message keeps it */
 		err_clear();
 		rc = rm_discard(r, field, other, kept, rule);
@@ -501,7 +487,7 @@ static int rm_fallback(struct rm *r, json_t **merged, const char *why)
 	json_array_clear(r->discarded);
 	json_array_clear(r->conflicts);
 	json_object_clear(r->records);
-	if ((rc = schema_check(r->m->c->l->schema, r->side[w])) < 0) {
+	if ((rc = schema_check(r->m->c->schema, r->side[w])) < 0) {
 		err_prefix("cannot merge: %s side%s%.12s", side_name(w),
 			   r->m->commit[w] ? ", commit " : "",
 			   r->m->commit[w] ? git_oid_tostr_s(r->m->commit[w]) : "");
@@ -570,7 +556,7 @@ static int merge_record(struct m3 *m, git_oid *out, const char *path, const git_
 	json_t *merged = NULL, *hv;
 	int rc, s, vs;
 
-	if (!schema_record_at(&r.type, id, c->l->schema, path))
+	if (!schema_record_at(&r.type, id, c->schema, path))
 		return err_set(ERR_INVALID,
 			       "path '%s' differs on both sides and is not where a record of a "
 			       "known type lives",
@@ -626,7 +612,7 @@ static int merge_record(struct m3 *m, git_oid *out, const char *path, const git_
 		rc = nomem();
 		goto out;
 	}
-	if (schema_check(c->l->schema, merged) < 0) {
+	if (schema_check(c->schema, merged) < 0) {
 		char why[512];
 
 		snprintf(why, sizeof(why), "%s", err_msg());
@@ -968,10 +954,11 @@ out:
 	return rc;
 }
 
-int merge_commits(struct merge_result *out, struct ledger *l, const git_oid *ours,
-		  const git_oid *theirs, bool write)
+/* The merge of ours and theirs, computed in c (open): see merge_commits. */
+static int merge_in(struct merge_result *out, struct mctx *c, const git_oid *ours,
+		    const git_oid *theirs)
 {
-	struct mctx c = {0};
+	git_repository *repo = c->l->repo;
 	struct m3 m = {0};
 	git_oidarray bases = {0};
 	git_oid base, tree_o, tree_t;
@@ -983,49 +970,58 @@ int merge_commits(struct merge_result *out, struct ledger *l, const git_oid *our
 	if (!(out->discarded = json_array()) || !(out->conflicts = json_array()) ||
 	    !(out->notes = json_array()))
 		return nomem();
-	if ((rc = commit_tree_id(&tree_o, l->repo, ours)) < 0 ||
-	    (rc = commit_tree_id(&tree_t, l->repo, theirs)) < 0)
+	if ((rc = commit_tree_id(&tree_o, repo, ours)) < 0 ||
+	    (rc = commit_tree_id(&tree_t, repo, theirs)) < 0)
 		return rc;
-	if (git_oid_equal(ours, theirs) || git_graph_descendant_of(l->repo, ours, theirs) == 1) {
+	if (git_oid_equal(ours, theirs) || git_graph_descendant_of(repo, ours, theirs) == 1) {
 		out->outcome = MERGE_UP_TO_DATE;
 		out->tree = tree_o;
 		return 0;
 	}
-	if (git_graph_descendant_of(l->repo, theirs, ours) == 1) {
+	if (git_graph_descendant_of(repo, theirs, ours) == 1) {
 		out->outcome = MERGE_FAST_FORWARD;
 		out->tree = tree_t;
 		return 0;
 	}
 	err_clear();
 	out->outcome = MERGE_MERGED;
-	if ((rc = mctx_open(&c, l)) < 0)
-		goto out;
-	rc = git_merge_bases(&bases, c.repo, ours, theirs);
+	rc = git_merge_bases(&bases, c->repo, ours, theirs);
 	if (rc < 0 && rc != GIT_ENOTFOUND) {
 		rc = err_git(ERR_IO, "cannot find the merge base");
 		goto out;
 	}
 	out->nbases = rc == 0 ? bases.count : 0;
 	if (out->nbases > 0) {
-		if ((rc = virtual_base(&base, &c, bases.ids, bases.count, 0)) < 0)
+		if ((rc = virtual_base(&base, c, bases.ids, bases.count, 0)) < 0)
 			goto out;
 		has_base = true;
 	}
-	if ((rc = m3_init(&m, &c, ours, theirs)) < 0 ||
+	if ((rc = m3_init(&m, c, ours, theirs)) < 0 ||
 	    (rc = merge3(&m, &out->tree, has_base ? &base : NULL, &tree_o, &tree_t)) < 0)
 		goto out;
 	out->nrecords = m.nrecords;
 	if (json_array_extend(out->discarded, m.discarded) < 0 ||
 	    json_array_extend(out->conflicts, m.conflicts) < 0 ||
-	    json_array_extend(out->notes, m.notes) < 0) {
+	    json_array_extend(out->notes, m.notes) < 0)
 		rc = nomem();
-		goto out;
-	}
-	if (write)
-		rc = mctx_flush(&c, &out->tree);
 out:
 	m3_release(&m);
 	git_oidarray_dispose(&bases);
+	return rc;
+}
+
+int merge_commits(struct merge_result *out, struct ledger *l, const git_oid *ours,
+		  const git_oid *theirs, bool write)
+{
+	struct mctx c = {0};
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	if ((rc = mctx_open(&c, l)) < 0)
+		return rc;
+	rc = merge_in(out, &c, ours, theirs);
+	if (rc == 0 && write && out->outcome == MERGE_MERGED)
+		rc = mctx_flush(&c, &out->tree);
 	mctx_close(&c);
 	return rc;
 }
@@ -1102,29 +1098,22 @@ int merge_branches(struct merge_result *out, struct ledger *l, const char *branc
 
 /*
  * Nothing unverified enters a branch: every commit their_commit brings (reachable from it,
- * not from ours) must pass verify_commit as a commit new from elsewhere.
+ * not from the branch or its tracking refs, which hold only what was verified for it)
+ * must pass verify_commit as a commit new from elsewhere.
  */
-static int verify_incoming(struct ledger *l, const char *branch, const git_oid *ours,
-			   const git_oid *their_commit)
+static int verify_incoming(struct ledger *l, const char *branch, const git_oid *their_commit)
 {
 	struct verify_result v;
-	git_revwalk *walk = NULL;
-	git_oid id;
-	int rc = 0;
+	git_oid *hide = NULL;
+	size_t nhide = 0;
+	int rc;
 
-	if (git_revwalk_new(&walk, l->repo) < 0 || git_revwalk_push(walk, their_commit) < 0 ||
-	    git_revwalk_hide(walk, ours) < 0) {
-		rc = err_git(ERR_IO, "cannot walk the commits to merge");
-		goto out;
-	}
-	while (rc == 0 && git_revwalk_next(&id, walk) == 0) {
-		if ((rc = verify_commit(&v, l, branch, &id, VERIFY_INCOMING)) < 0)
-			break;
-		if (v.status != VERIFY_OK)
-			rc = err_set(ERR_VERIFY, "refusing to merge: %s", v.why);
-	}
-out:
-	git_revwalk_free(walk);
+	if ((rc = xfer_branch_heads(&hide, &nhide, l->repo, branch)) == 0 &&
+	    (rc = verify_range(&v, NULL, l, branch, their_commit, hide, nhide, VERIFY_INCOMING)) ==
+		0 &&
+	    v.status != VERIFY_OK)
+		rc = err_set(ERR_VERIFY, "refusing to merge: %s", v.why);
+	free(hide);
 	return rc;
 }
 
@@ -1143,7 +1132,7 @@ int merge_branches_ext(struct merge_result *out, struct ledger *l, const char *b
 	if ((rc = ledger_ref_name(ref, branch)) < 0 || (rc = ledger_head(&ours, l, branch)) < 0 ||
 	    (rc = ledger_operator(&op, l, opts ? opts->operator : NULL)) < 0 ||
 	    (!(opts && opts->verified) &&
-	     (rc = verify_incoming(l, branch, &ours, their_commit)) < 0))
+	     (rc = verify_incoming(l, branch, their_commit)) < 0))
 		return rc;
 	if ((rc = merge_commits(out, l, &ours, their_commit, true)) < 0)
 		goto out;
@@ -1180,6 +1169,143 @@ out:
 	buf_release(&body);
 	buf_release(&msg);
 	buf_release(&subject);
+	return rc;
+}
+
+/* --- checking a merge commit ---------------------------------------------------------- */
+
+/*
+ * The first path below prefix at which tree a (the commit's) and tree b (the recomputed
+ * one) differ, into path. Descends only where both hold a tree with different ids, so the
+ * depth is bounded by b's, which the merge built.
+ */
+static int tree_first_diff(struct buf *path, git_repository *repo, const git_oid *a,
+			   const git_oid *b)
+{
+	git_tree *ta = NULL, *tb = NULL;
+	size_t i, na, nb, plen = path->len;
+	int rc = 0;
+
+	if (git_tree_lookup(&ta, repo, a) < 0 || git_tree_lookup(&tb, repo, b) < 0) {
+		rc = err_git(ERR_INVALID, "missing or bad tree under '%s'", path->ptr);
+		goto out;
+	}
+	na = git_tree_entrycount(ta);
+	nb = git_tree_entrycount(tb);
+	for (i = 0; i < na + nb; i++) {
+		const git_tree_entry *e =
+		    git_tree_entry_byindex(i < na ? ta : tb, i < na ? i : i - na);
+		const char *name = git_tree_entry_name(e);
+		const git_tree_entry *o = git_tree_entry_byname(i < na ? tb : ta, name);
+
+		if (i >= na && o)
+			continue; /* compared from a's side */
+		if (o && same_entry(e, o))
+			continue;
+		if ((rc = buf_printf(path, "%s%s", plen ? "/" : "", name)) < 0)
+			goto out;
+		if (o && git_tree_entry_type(e) == GIT_OBJECT_TREE &&
+		    git_tree_entry_type(o) == GIT_OBJECT_TREE)
+			rc =
+			    tree_first_diff(path, repo, git_tree_entry_id(e), git_tree_entry_id(o));
+		goto out;
+	}
+out:
+	git_tree_free(ta);
+	git_tree_free(tb);
+	return rc;
+}
+
+/* Trailing line breaks and spaces of text[0..n) cut off: the new length. */
+static size_t trimmed(const char *text, size_t n)
+{
+	while (n > 0 && (text[n - 1] == '\n' || text[n - 1] == ' '))
+		n--;
+	return n;
+}
+
+/*
+ * Is msg "<subject>\n\n[<reason>\n\n]<body>\n\n<trailers>", as merge_branches_ext
+ * writes it (the reason, a person's note, is free; the body is what the merge did)?
+ */
+static bool merge_message_is(const char *msg, const char *subject, const char *body)
+{
+	size_t sl = strlen(subject), bl = trimmed(body, strlen(body)), tl;
+	const char *text, *cut = NULL, *p;
+
+	if (strncmp(msg, subject, sl) != 0 || strncmp(msg + sl, "\n\n", 2) != 0)
+		return false;
+	text = msg + sl + 2;
+	for (p = text; (p = strstr(p, "\n\n")); p++)
+		cut = p;
+	if (!cut)
+		return false;
+	tl = trimmed(text, (size_t)(cut - text));
+	if (tl < bl || memcmp(text + tl - bl, body, bl) != 0)
+		return false;
+	return tl == bl || (tl >= bl + 2 && memcmp(text + tl - bl - 2, "\n\n", 2) == 0);
+}
+
+int merge_check(char *why, size_t whylen, struct ledger *l, const char *branch, git_commit *commit)
+{
+	struct merge_result r = {0};
+	struct buf subject = BUF_INIT, body = BUF_INIT, path = BUF_INIT;
+	struct mctx c = {0};
+	const git_oid *ours = git_commit_parent_id(commit, 0),
+		      *theirs = git_commit_parent_id(commit, 1);
+	int rc;
+
+	why[0] = '\0';
+	if (git_commit_parentcount(commit) != 2) {
+		snprintf(why, whylen, "it has %u parents; a merge has two",
+			 git_commit_parentcount(commit));
+		return 0;
+	}
+	if ((rc = mctx_open(&c, l)) < 0)
+		return rc;
+	if ((rc = merge_in(&r, &c, ours, theirs)) < 0) {
+		if (rc != ERR_IO && rc != ERR_NOMEM) {
+			snprintf(why, whylen, "its parents cannot be merged: %s", err_msg());
+			err_clear();
+			rc = 0;
+		}
+		goto out;
+	}
+	if (r.outcome != MERGE_MERGED) {
+		snprintf(why, whylen,
+			 "one of its parents already contains the other; no merge "
+			 "commit is written then");
+		goto out;
+	}
+	if (!git_oid_equal(&r.tree, git_commit_tree_id(commit))) {
+		if ((rc = tree_first_diff(&path, c.repo, git_commit_tree_id(commit), &r.tree)) <
+		    0) {
+			if (rc != ERR_INVALID)
+				goto out;
+			err_clear();
+			rc = 0;
+		}
+		snprintf(why, whylen,
+			 "its tree is not the merge of its parents (recomputed: %.12s, "
+			 "first difference at '%s')",
+			 git_oid_tostr_s(&r.tree), path.len ? path.ptr : "(top)");
+		goto out;
+	}
+	if ((rc = buf_printf(&subject, "merge %.12s into %s", git_oid_tostr_s(theirs), branch)) <
+		0 ||
+	    (rc = merge_body(&body, &r, NULL)) < 0)
+		goto out;
+	if (!merge_message_is(git_commit_message(commit), subject.ptr, body.ptr))
+		snprintf(why, whylen,
+			 "its message does not say what the merge did (expected the subject "
+			 "'%s' and the merge's own account of kept and set-aside values)",
+			 subject.ptr);
+out:
+	mctx_close(&c);
+	merge_result_release(&r);
+	buf_release(&subject);
+	buf_release(&body);
+	buf_release(&path);
 	return rc;
 }
 

@@ -107,6 +107,18 @@ int merge_branches_ext(struct merge_result *out, struct ledger *l, const char *b
 int merge_commits(struct merge_result *out, struct ledger *l, const git_oid *ours,
 		  const git_oid *theirs, bool write);
 
+/*
+ * Is commit exactly the merge commit merge_branches_ext writes on branch? A merge carries
+ * no discretion: its tree must be merge_commits(parent 1, parent 2), its subject
+ * "merge <theirs> into <branch>" and its body the merge's own account of what it kept and
+ * set aside (an optional reason paragraph before that is the merger's note). Returns 0
+ * with why "" when it is, 0 with why saying what differs (naming the first differing
+ * path) when not; a negative ERR_* only when the repository cannot be read. The
+ * recomputed objects are dropped.
+ */
+int merge_check(char *why, size_t whylen, struct ledger *l, const char *branch,
+		git_commit *commit);
+
 /* The id of the conflict record for (record id, field, values a and b as compact JSON,
  * "" for absent), in either order. out must hold RECORD_ID_MAX bytes. */
 int merge_conflict_id(char out[RECORD_ID_MAX], const char *record, const char *field, const char *a,

@@ -104,21 +104,52 @@ static int tracking_ref(char *out, size_t n, const struct sync_peer *p, const ch
 	return 0;
 }
 
-struct verify_walk {
-	struct ledger *l;
-	const struct sync_peer *p;
-	const char *branch;
-};
-
-static int verify_cb(const git_oid *id, git_object_t type, const char *name, void *payload)
+/* The fetched objects are all there: the walk reads every new tree and finds every blob. */
+static int complete_cb(const git_oid *id, git_object_t type, const char *name, void *payload)
 {
-	struct verify_walk *v = payload;
+	git_odb *odb = payload;
 
-	if (type != GIT_OBJECT_COMMIT)
-		return 0;
-	if (!v->p->verify) /* the default: verify_commit against this ledger's trust */
-		return verify_received(v->l->repo, v->branch, id, NULL, v->l);
-	return v->p->verify(v->l->repo, v->branch, id, NULL, v->p->verify_payload);
+	if (type == GIT_OBJECT_BLOB && !git_odb_exists(odb, id))
+		return err_set(ERR_INVALID, "the fetched pack lacks object %s ('%s')",
+			       git_oid_tostr_s(id), name ? name : "");
+	return 0;
+}
+
+/*
+ * Verify for branch every commit new to it: reachable from tip and from neither the
+ * branch nor its tracking refs (a commit on another branch proves nothing for this one).
+ */
+static int verify_fetched(struct ledger *l, const struct sync_peer *p, const char *branch,
+			  const git_oid *tip)
+{
+	git_revwalk *walk = NULL;
+	git_oid *hide = NULL, id;
+	size_t nhide = 0, i;
+	int rc, k;
+
+	if ((rc = xfer_branch_heads(&hide, &nhide, l->repo, branch)) < 0)
+		return rc;
+	if (git_revwalk_new(&walk, l->repo) < 0 || git_revwalk_push(walk, tip) < 0) {
+		rc = err_git(ERR_IO, "cannot walk the fetched commits");
+		goto out;
+	}
+	for (i = 0; i < nhide; i++)
+		if (git_revwalk_hide(walk, &hide[i]) < 0) {
+			rc = err_git(ERR_IO, "cannot walk the fetched commits");
+			goto out;
+		}
+	while (rc == 0 && (k = git_revwalk_next(&id, walk)) == 0) {
+		unsigned flags = git_oid_equal(&id, tip) ? XFER_VERIFY_TIP : 0;
+
+		rc = p->verify ? p->verify(l->repo, branch, &id, flags, p->verify_payload)
+			       : verify_received(l->repo, branch, &id, flags, l);
+	}
+	if (rc == 0 && k != GIT_ITEROVER)
+		rc = err_git(ERR_IO, "cannot walk the fetched commits");
+out:
+	git_revwalk_free(walk);
+	free(hide);
+	return rc;
 }
 
 /* Fetch ref's objects with libgit2 (peers that are not https://): *out = its head there. */
@@ -678,8 +709,8 @@ out:
 int sync_fetch(git_oid *out, struct ledger *l, const struct sync_peer *p, const char *branch)
 {
 	char ref[LEDGER_REF_MAX], track[256];
-	struct verify_walk vw = {l, p, branch};
 	git_oid *have = NULL, old;
+	git_odb *odb = NULL;
 	size_t nhave = 0;
 	bool has_old;
 	int rc;
@@ -692,8 +723,13 @@ int sync_fetch(git_oid *out, struct ledger *l, const struct sync_peer *p, const 
 	if (rc < 0)
 		return rc;
 	/* verify what is new to this ledger before anything points at it */
+	if (git_repository_odb(&odb, l->repo) < 0) {
+		rc = err_git(ERR_IO, "cannot read the object database");
+		goto out;
+	}
 	if ((rc = xfer_ref_heads(&have, &nhave, l->repo, true)) < 0 ||
-	    (rc = xfer_walk(l->repo, out, 1, have, nhave, verify_cb, &vw)) < 0) {
+	    (rc = xfer_walk(l->repo, out, 1, have, nhave, complete_cb, odb)) < 0 ||
+	    (rc = verify_fetched(l, p, branch, out)) < 0) {
 		if (rc != ERR_NOMEM && rc != ERR_IO)
 			err_prefix("branch '%s' from '%s' refused", branch, p->url);
 		goto out;
@@ -703,6 +739,7 @@ int sync_fetch(git_oid *out, struct ledger *l, const struct sync_peer *p, const 
 	if (!(has_old && git_oid_equal(&old, out)))
 		rc = ledger_ref_cas(l, track, has_old ? &old : NULL, out);
 out:
+	git_odb_free(odb);
 	free(have);
 	return rc;
 }

@@ -1,6 +1,7 @@
 /*
- * verify: commit validity on a branch — signature, certificate, scope, records, role
- * rules. See verify.h for the rules; this file owns nothing beyond one call.
+ * verify: commit validity on a branch — signature, certificate, scope, identity, time,
+ * stamps, records, role rules, and merges recomputed. See verify.h for the rules; this
+ * file owns nothing beyond one call.
  */
 #include "config.h"
 
@@ -10,9 +11,12 @@
 #include <string.h>
 
 #include "err.h"
+#include "merge.h"
 #include "record.h"
 #include "trust.h"
+#include "util.h"
 #include "verify.h"
+#include "xfer.h"
 
 const char *verify_status_name(enum verify_status s)
 {
@@ -40,7 +44,10 @@ struct vc {
 	const struct schema *schema; /* the trust branch's, else the ledger's */
 	const char *branch;
 	enum office_level level; /* the signer's */
+	unsigned flags;		 /* verify_commit's */
 	git_commit *commit;
+	struct hlc stamp;		   /* its Caseledger-HLC trailer, parsed */
+	char stamp_text[HLC_TEXT_MAX + 8]; /* and as written */
 	struct verify_result *out;
 };
 
@@ -93,6 +100,164 @@ static int check_scope(struct vc *v)
 	return 0;
 }
 
+/* --- identity: what an auditor is shown is the signer ------------------------------------ */
+
+/* The header lines caseledger writes; anything else could say what the signature does not. */
+static int check_headers(struct vc *v)
+{
+	static const char *const known[] = {"tree ", "parent ", "author ", "committer ", "gpgsig "};
+	const char *h = git_commit_raw_header(v->commit), *eol;
+	size_t i, n;
+
+	for (; h && *h; h = *eol ? eol + 1 : eol) {
+		eol = strchr(h, '\n');
+		if (!eol)
+			eol = h + strlen(h);
+		if (*h == ' ')
+			continue; /* a continuation of the signature */
+		for (i = 0; i < sizeof(known) / sizeof(known[0]); i++)
+			if (strncmp(h, known[i], strlen(known[i])) == 0)
+				break;
+		if (i == sizeof(known) / sizeof(known[0])) {
+			n = strcspn(h, " \n");
+			return deny(v, VERIFY_INVALID, "identity",
+				    "its header '%.*s' is not one caseledger writes",
+				    (int)(n < 40 ? n : 40), h);
+		}
+	}
+	return 0;
+}
+
+/* Author and committer: "<operator> <<signer>@caseledger>", one time for both. */
+static int check_people(struct vc *v)
+{
+	const git_signature *a = git_commit_author(v->commit), *c = git_commit_committer(v->commit);
+	char email[OFFICE_CODE_MAX + 16];
+
+	snprintf(email, sizeof(email), "%s@caseledger", v->out->signer);
+	if (!a || !c || strcmp(a->email, email) != 0 || strcmp(c->email, email) != 0)
+		return deny(v, VERIFY_DENIED, "identity",
+			    "its author or committer is '%s', not the signer's office ('%s')",
+			    a && strcmp(a->email, email) != 0 ? a->email
+			    : c				      ? c->email
+							      : "",
+			    email);
+	if (strcmp(a->name, c->name) != 0 || a->when.time != c->when.time)
+		return deny(v, VERIFY_INVALID, "identity",
+			    "its author and committer differ (caseledger writes one operator and "
+			    "one time for both)");
+	return 0;
+}
+
+/* The trailers: one each of office (the signer), operator (the author) and stamp. */
+static int check_trailers(struct vc *v)
+{
+	git_message_trailer_array tr = {0};
+	const char *office = NULL, *operator= NULL, *hlc = NULL;
+	size_t i;
+	int rc = 0;
+
+	if (git_message_trailers(&tr, git_commit_message(v->commit)) < 0) {
+		git_error_clear();
+		return deny(v, VERIFY_INVALID, "identity", "its message has no trailers");
+	}
+	for (i = 0; i < tr.count && rc == 0; i++) {
+		const char *k = tr.trailers[i].key, *val = tr.trailers[i].value;
+		const char **slot =
+		    strcmp(k, LEDGER_TRAILER_OFFICE) == 0 ? &office
+							  : strcmp(k, LEDGER_TRAILER_OPERATOR) == 0
+			? &operator: strcmp(k, LEDGER_TRAILER_HLC) == 0 ? &hlc : NULL;
+
+		if (!slot && strncasecmp(k, "Caseledger-", 11) == 0)
+			rc = deny(v, VERIFY_INVALID, "identity", "unknown trailer '%.40s'", k);
+		else if (slot && *slot)
+			rc = deny(v, VERIFY_INVALID, "identity", "trailer '%s' appears twice", k);
+		else if (slot)
+			*slot = val;
+	}
+	if (rc == 0 && (!office || !operator|| !hlc))
+		rc = deny(v, VERIFY_INVALID, "identity", "it lacks the trailer '%s'",
+			  !office    ? LEDGER_TRAILER_OFFICE
+			  : !operator? LEDGER_TRAILER_OPERATOR
+				     : LEDGER_TRAILER_HLC);
+	if (rc == 0 && strcmp(office, v->out->signer) != 0)
+		rc = deny(v, VERIFY_DENIED, "identity",
+			  "its trailer claims office '%.20s', but office %s signed it", office,
+			  v->out->signer);
+	if (rc == 0 && strcmp(operator, git_commit_author(v->commit)->name) != 0)
+		rc = deny(v, VERIFY_INVALID, "identity",
+			  "its operator trailer '%.100s' is not its author '%.100s'", operator,
+			  git_commit_author(v->commit)->name);
+	if (rc == 0) {
+		snprintf(v->stamp_text, sizeof(v->stamp_text), "%s", hlc);
+		if (strlen(hlc) >= HLC_TEXT_MAX || hlc_parse(&v->stamp, hlc) < 0) {
+			err_clear();
+			rc = deny(v, VERIFY_INVALID, "stamp",
+				  "its clock stamp '%.40s' is not valid", hlc);
+		}
+	}
+	git_message_trailer_array_free(&tr);
+	return rc;
+}
+
+static int check_identity(struct vc *v)
+{
+	int rc;
+
+	if ((rc = check_headers(v)) == 0 && (rc = check_people(v)) == 0)
+		rc = check_trailers(v);
+	return rc;
+}
+
+/* --- time: stamps rise along a branch and name their signer -------------------------------- */
+
+static int check_time(struct vc *v)
+{
+	int64_t when = (int64_t)git_commit_committer(v->commit)->when.time;
+	int64_t now = (int64_t)(util_now_ms() / 1000);
+	unsigned i, np = git_commit_parentcount(v->commit);
+	char a[TRUST_TIME_MAX], b[TRUST_TIME_MAX];
+	int rc = 0;
+
+	if (strcmp(v->stamp.office, v->out->signer) != 0)
+		return deny(v, VERIFY_DENIED, "stamp",
+			    "its clock stamp '%s' names office %s, not the signer", v->stamp_text,
+			    v->stamp.office);
+	if ((int64_t)(v->stamp.ms / 1000) != when)
+		return deny(v, VERIFY_INVALID, "time",
+			    "its commit time %lld is not the second of its clock stamp '%s'",
+			    (long long)when, v->stamp_text);
+	if ((v->flags & VERIFY_INCOMING) && when > now + VERIFY_SKEW) {
+		trust_time_format(a, when);
+		trust_time_format(b, now);
+		return deny(v, VERIFY_INVALID, "time",
+			    "it is dated %s, more than %d s after this office's clock (%s): check "
+			    "the clock of office %s",
+			    a, VERIFY_SKEW, b, v->out->signer);
+	}
+	for (i = 0; i < np && rc == 0; i++) {
+		git_commit *p = NULL;
+		struct hlc ps;
+
+		if (git_commit_parent(&p, v->commit, i) < 0)
+			return err_git(ERR_IO, "cannot read the parents of commit %s",
+				       v->out->commit);
+		if (ledger_commit_stamp(&ps, p) == 0 && hlc_cmp(&v->stamp, &ps) <= 0) {
+			char pt[HLC_TEXT_MAX];
+
+			hlc_format(pt, &ps);
+			trust_time_format(a, when);
+			rc = deny(v, VERIFY_INVALID, "time",
+				  "it goes back in time: its stamp '%s' (%s) is not later than its "
+				  "parent %.12s's '%s'",
+				  v->stamp_text, a, git_oid_tostr_s(git_commit_id(p)), pt);
+		}
+		err_clear();
+		git_commit_free(p);
+	}
+	return rc;
+}
+
 /* --- records ------------------------------------------------------------------------- */
 
 static int load_json(json_t **out, struct ledger *l, const git_oid *blob, bool strict,
@@ -109,123 +274,18 @@ static int load_json(json_t **out, struct ledger *l, const git_oid *blob, bool s
 	return rc;
 }
 
-/* The blob at path in parent i of the commit; false when absent. */
-static bool parent_blob(git_oid *out, git_commit *c, unsigned i, const char *path)
-{
-	git_commit *p = NULL;
-	git_tree *tree = NULL;
-	git_tree_entry *e = NULL;
-	bool found = false;
-
-	if (git_commit_parent(&p, c, i) == 0 && git_commit_tree(&tree, p) == 0 &&
-	    git_tree_entry_bypath(&e, tree, path) == 0 &&
-	    git_tree_entry_type(e) == GIT_OBJECT_BLOB) {
-		git_oid_cpy(out, git_tree_entry_id(e));
-		found = true;
-	}
-	git_tree_entry_free(e);
-	git_tree_free(tree);
-	git_commit_free(p);
-	return found;
-}
-
-/* Set key in synth to the value in base (or remove it when base has none). */
-static int take_base(json_t *synth, const json_t *base, const char *key)
-{
-	json_t *bv = base ? json_object_get(base, key) : NULL;
-
-	if (!bv) {
-		json_object_del(synth, key);
-		return 0;
-	}
-	return json_object_set(synth, key, bv) < 0 ? err_set(ERR_NOMEM, "out of memory") : 0;
-}
-
-static bool in_some(json_t *const *pv, size_t n, const char *key, const json_t *mv)
-{
-	size_t i;
-
-	for (i = 0; i < n; i++) {
-		const json_t *x = json_object_get(pv[i], key);
-
-		if ((!x && !mv) || (x && mv && json_equal(x, mv)))
-			return true;
-	}
-	return false;
-}
-
 /*
- * The "previous version" a merge result is checked against: the merged record, except
- * that a value found in no parent is compared with the first parent's (so transitions
- * and role rules apply to what the merger invented), and enum lists hold every item any
- * parent had. pv: the parents' versions (n >= 1).
+ * A record a commit (not a merge) changes: at its path, canonical, its id, stamped with
+ * the commit's stamp (later than the version before), valid against that version.
  */
-static int merge_base(json_t **out, const struct schema *s, const json_t *rec, json_t *const *pv,
-		      size_t n)
-{
-	const struct schema_type *t;
-	json_t *synth = json_deep_copy(rec), *all = NULL;
-	const char *key;
-	json_t *mv;
-	void *iter;
-	size_t i, j;
-	int rc = 0;
-
-	*out = NULL;
-	if (!synth)
-		return err_set(ERR_NOMEM, "out of memory");
-	t = schema_type_find(s, json_string_value(json_object_get(rec, "type")));
-	/* every key of the merged record and of the parents' versions */
-	for (i = 0; i <= n && rc == 0; i++) {
-		const json_t *obj = i == 0 ? rec : pv[i - 1];
-
-		for (iter = json_object_iter((json_t *)obj); iter && rc == 0;
-		     iter = json_object_iter_next((json_t *)obj, iter)) {
-			const struct schema_field *f;
-
-			key = json_object_iter_key(iter);
-			if (strcmp(key, "hlc") == 0)
-				continue;
-			mv = json_object_get(rec, key);
-			f = t ? schema_field_find(t, key) : NULL;
-			if (f && f->kind == FIELD_LIST && mv && !in_some(pv, n, key, mv)) {
-				if (!(all = json_array())) {
-					rc = err_set(ERR_NOMEM, "out of memory");
-					break;
-				}
-				for (j = 0; j < n; j++) {
-					json_t *pl = json_object_get(pv[j], key);
-					size_t k;
-
-					for (k = 0; k < json_array_size(pl); k++)
-						json_array_append(all, json_array_get(pl, k));
-				}
-				if (json_object_set_new(synth, key, all) < 0)
-					rc = err_set(ERR_NOMEM, "out of memory");
-				all = NULL;
-				continue;
-			}
-			if (!in_some(pv, n, key, mv))
-				rc = take_base(synth, pv[0], key);
-		}
-	}
-	if (rc < 0) {
-		json_decref(synth);
-		return rc;
-	}
-	*out = synth;
-	return 0;
-}
-
 static int check_record(struct vc *v, const git_diff_delta *d)
 {
 	const char *path = d->new_file.path;
 	const struct schema_type *type;
-	unsigned i, np = git_commit_parentcount(v->commit);
-	json_t *rec = NULL, *old = NULL, *pv[16] = {0};
+	json_t *rec = NULL, *old = NULL;
+	const char *id_in, *stamp;
 	char id[RECORD_ID_MAX], what[RECORD_PATH_MAX + 16];
-	git_oid pid;
-	size_t npv = 0;
+	struct hlc os;
 	int rc = 0;
 
 	if (d->status == GIT_DELTA_DELETED)
@@ -242,38 +302,39 @@ static int check_record(struct vc *v, const git_diff_delta *d)
 		rc = deny(v, VERIFY_INVALID, "record", "%s", err_msg());
 		goto out;
 	}
-	if (!json_string_value(json_object_get(rec, "id")) ||
-	    strcmp(json_string_value(json_object_get(rec, "id")), id) != 0) {
+	id_in = json_string_value(json_object_get(rec, "id"));
+	if (!id_in || strcmp(id_in, id) != 0) {
 		rc = deny(v, VERIFY_INVALID, "record", "'%s' holds a record whose id is not '%s'",
 			  path, id);
 		goto out;
 	}
-	if (np > 1) {
-		for (i = 0; i < np; i++) {
-			if (!parent_blob(&pid, v->commit, i, path))
-				continue;
-			if (git_oid_equal(&pid, &d->new_file.id))
-				goto out; /* taken from a parent: not the merger's change */
-			if (npv < sizeof(pv) / sizeof(pv[0]) &&
-			    (rc = load_json(&pv[npv++], v->l, &pid, false, what)) < 0)
-				goto out_decode;
-		}
-		if (npv && (rc = merge_base(&old, v->schema, rec, pv, npv)) < 0)
-			goto out;
-	} else if (d->status != GIT_DELTA_ADDED &&
-		   (rc = load_json(&old, v->l, &d->old_file.id, false, what)) < 0) {
-		goto out_decode;
+	stamp = json_string_value(json_object_get(rec, "hlc"));
+	if (!stamp || strcmp(stamp, v->stamp_text) != 0) {
+		rc = deny(v, VERIFY_INVALID, "stamp",
+			  "record '%s' is stamped '%.40s', not with its commit's stamp '%s'", id,
+			  stamp ? stamp : "(none)", v->stamp_text);
+		goto out;
 	}
+	if (d->status != GIT_DELTA_ADDED &&
+	    (rc = load_json(&old, v->l, &d->old_file.id, false, what)) < 0) {
+		if (rc != ERR_IO)
+			rc = deny(v, VERIFY_INVALID, "record", "the previous version: %s",
+				  err_msg());
+		goto out;
+	}
+	if (old && json_string_value(json_object_get(old, "hlc")) &&
+	    hlc_parse(&os, json_string_value(json_object_get(old, "hlc"))) == 0 &&
+	    hlc_cmp(&v->stamp, &os) <= 0) {
+		rc = deny(v, VERIFY_INVALID, "stamp",
+			  "record '%s' is stamped '%s', not later than its previous stamp '%s'", id,
+			  v->stamp_text, json_string_value(json_object_get(old, "hlc")));
+		goto out;
+	}
+	err_clear();
 	if ((rc = schema_validate(v->schema, old, rec, v->level)) < 0)
 		rc = deny(v, rc == ERR_DENIED ? VERIFY_DENIED : VERIFY_INVALID,
 			  rc == ERR_DENIED ? "role" : "schema", "%s", err_msg());
-	goto out;
-out_decode:
-	if (rc != ERR_IO)
-		rc = deny(v, VERIFY_INVALID, "record", "the previous version: %s", err_msg());
 out:
-	for (i = 0; i < npv; i++)
-		json_decref(pv[i]);
 	json_decref(rec);
 	json_decref(old);
 	return rc;
@@ -391,11 +452,15 @@ static int changes_add(struct changes *c, const char *prefix, const git_tree_ent
 }
 
 static int tree_changes(struct changes *c, git_repository *repo, const git_tree *old,
-			const git_tree *new, const char *prefix);
+			const git_tree *new, const char *prefix, unsigned depth);
 
-/* Recurse into the subtrees old and new (either NULL: empty) at prefix/name. */
+/*
+ * Recurse into the subtrees old and new (either NULL: empty) at prefix/name, depth levels
+ * down. A ledger's trees have a fixed shape (<type>/<h1>/<h2>/<id>.json; certs/NAME on the
+ * trust branch): a tree deeper than VERIFY_TREE_DEPTH is refused before it is read.
+ */
 static int subtree_changes(struct changes *c, git_repository *repo, const char *prefix,
-			   const git_tree_entry *old, const git_tree_entry *new)
+			   const git_tree_entry *old, const git_tree_entry *new, unsigned depth)
 {
 	const char *name = git_tree_entry_name(new ? new : old);
 	git_tree *ot = NULL, *nt = NULL;
@@ -408,12 +473,19 @@ static int subtree_changes(struct changes *c, git_repository *repo, const char *
 		goto out;
 	}
 	snprintf(path, len, "%s%s%s", prefix ? prefix : "", prefix ? "/" : "", name);
-	if ((old && git_tree_lookup(&ot, repo, git_tree_entry_id(old)) < 0) ||
-	    (new &&git_tree_lookup(&nt, repo, git_tree_entry_id(new)) < 0)) {
-		rc = err_git(ERR_INVALID, "missing or bad tree '%s'", path);
+	if (depth > VERIFY_TREE_DEPTH) {
+		rc = err_set(ERR_INVALID,
+			     "'%.200s' is a directory %u levels deep; a ledger's records lie at "
+			     "<type>/<h1>/<h2>/<id>.json",
+			     path, depth);
 		goto out;
 	}
-	rc = tree_changes(c, repo, ot, nt, path);
+	if ((old && git_tree_lookup(&ot, repo, git_tree_entry_id(old)) < 0) ||
+	    (new &&git_tree_lookup(&nt, repo, git_tree_entry_id(new)) < 0)) {
+		rc = err_git(ERR_INVALID, "missing or bad tree '%.200s'", path);
+		goto out;
+	}
+	rc = tree_changes(c, repo, ot, nt, path, depth);
 out:
 	git_tree_free(nt);
 	git_tree_free(ot);
@@ -422,7 +494,7 @@ out:
 }
 
 static int tree_changes(struct changes *c, git_repository *repo, const git_tree *old,
-			const git_tree *new, const char *prefix)
+			const git_tree *new, const char *prefix, unsigned depth)
 {
 	size_t i, n = new ? git_tree_entrycount(new) : 0, on = old ? git_tree_entrycount(old) : 0;
 	int rc = 0;
@@ -438,12 +510,12 @@ static int tree_changes(struct changes *c, git_repository *repo, const git_tree 
 		    git_tree_entry_filemode(oe) == git_tree_entry_filemode(e))
 			continue;
 		if (tree) {
-			rc = subtree_changes(c, repo, prefix, otree ? oe : NULL, e);
+			rc = subtree_changes(c, repo, prefix, otree ? oe : NULL, e, depth + 1);
 			if (rc == 0 && oe && !otree)
 				rc = changes_add(c, prefix, oe, NULL);
 		} else {
 			if (otree)
-				rc = subtree_changes(c, repo, prefix, oe, NULL);
+				rc = subtree_changes(c, repo, prefix, oe, NULL, depth + 1);
 			if (rc == 0)
 				rc = changes_add(c, prefix, otree ? NULL : oe, e);
 		}
@@ -454,57 +526,63 @@ static int tree_changes(struct changes *c, git_repository *repo, const git_tree 
 		if (new &&git_tree_entry_byname(new, git_tree_entry_name(oe)))
 			continue;
 		if (git_tree_entry_type(oe) == GIT_OBJECT_TREE)
-			rc = subtree_changes(c, repo, prefix, oe, NULL);
+			rc = subtree_changes(c, repo, prefix, oe, NULL, depth + 1);
 		else
 			rc = changes_add(c, prefix, oe, NULL);
 	}
 	return rc;
 }
 
-/* The changes from parent p of the commit (none: from nothing) to its tree, into diff. */
-static int parent_changes(struct changes *diff, struct vc *v, unsigned p, const git_tree *tree)
+/* The changes from the commit's first parent (none: from nothing) to its tree, into diff. */
+static int parent_changes(struct changes *diff, struct vc *v, const git_tree *tree)
 {
 	git_commit *parent = NULL;
 	git_tree *ptree = NULL;
 	int rc;
 
-	changes_release(diff);
-	if (p < git_commit_parentcount(v->commit) &&
-	    (git_commit_parent(&parent, v->commit, p) < 0 || git_commit_tree(&ptree, parent) < 0))
+	if (git_commit_parentcount(v->commit) > 0 &&
+	    (git_commit_parent(&parent, v->commit, 0) < 0 || git_commit_tree(&ptree, parent) < 0))
 		rc = err_git(ERR_IO, "cannot read the changes of commit %s", v->out->commit);
-	else if ((rc = tree_changes(diff, v->l->repo, ptree, tree, NULL)) < 0)
-		err_prefix("cannot read the changes of commit %s", v->out->commit);
+	else
+		rc = tree_changes(diff, v->l->repo, ptree, tree, NULL, 0);
 	git_tree_free(ptree);
 	git_commit_free(parent);
 	return rc;
 }
 
+/* A commit that is not a merge: every file it changes against its first parent. */
 static int check_changes(struct vc *v)
 {
 	git_tree *tree = NULL;
 	struct changes diff = {0};
 	bool trust = strcmp(v->branch, "trust") == 0;
-	unsigned p;
 	size_t i;
 	int rc;
 
 	if (git_commit_tree(&tree, v->commit) < 0)
 		return err_git(ERR_IO, "cannot read the changes of commit %s", v->out->commit);
-	rc = parent_changes(&diff, v, 0, tree);
+	if ((rc = parent_changes(&diff, v, tree)) == ERR_INVALID)
+		rc = deny(v, VERIFY_INVALID, "shape", "%s", err_msg());
 	for (i = 0; rc == 0 && i < diff.n; i++)
 		rc = trust ? check_trust_file(v, &diff.d[i]) : check_record(v, &diff.d[i]);
-	/* a merge must keep every file of every parent */
-	for (p = 1; rc == 0 && p < git_commit_parentcount(v->commit); p++) {
-		rc = parent_changes(&diff, v, p, tree);
-		for (i = 0; rc == 0 && i < diff.n; i++)
-			if (diff.d[i].status == GIT_DELTA_DELETED)
-				rc = deny(v, VERIFY_INVALID, trust ? "trust" : "record",
-					  "it drops '%s', which its parent %u has",
-					  diff.d[i].old_file.path, p + 1);
-	}
 	changes_release(&diff);
 	git_tree_free(tree);
 	return rc;
+}
+
+/* A merge carries no discretion: it must be the merge the engine computes from its parents. */
+static int check_merge(struct vc *v)
+{
+	char why[512];
+	int rc;
+
+	if (strcmp(v->branch, "trust") == 0)
+		return deny(v, VERIFY_INVALID, "merge", "the trust branch has no merges");
+	if ((rc = merge_check(why, sizeof(why), v->l, v->branch, v->commit)) < 0)
+		return rc;
+	if (why[0])
+		return deny(v, VERIFY_INVALID, "merge", "%s", why);
+	return 0;
 }
 
 static void sig_verdict(struct verify_result *out, const struct history_sig *sig)
@@ -525,11 +603,38 @@ static void sig_verdict(struct verify_result *out, const struct history_sig *sig
 	finish(out);
 }
 
+int verify_schema(const struct schema **out, struct ledger *l)
+{
+	struct trust *t = NULL;
+	int rc;
+
+	*out = NULL;
+	if ((rc = trust_get(&t, l)) < 0)
+		return rc;
+	*out = t && t->schema ? t->schema : l->schema;
+	return 0;
+}
+
+/* An expired key adds nothing new: the head of what arrives must not be signed by one. */
+static int check_tip(struct vc *v, const struct history_sig *sig)
+{
+	int64_t now = (int64_t)(util_now_ms() / 1000);
+	char a[TRUST_TIME_MAX];
+
+	if (!sig->not_after || now <= sig->not_after)
+		return 0;
+	trust_time_format(a, sig->not_after);
+	return deny(v, VERIFY_UNTRUSTED, "validity",
+		    "its certificate expired at %s: an expired key adds nothing new (what it "
+		    "signed in time is accepted below a commit by a current key)",
+		    a);
+}
+
 int verify_commit(struct verify_result *out, struct ledger *l, const char *branch,
 		  const git_oid *commit, unsigned flags)
 {
 	struct history_sig sig;
-	struct vc v = {.l = l, .branch = branch, .out = out};
+	struct vc v = {.l = l, .branch = branch, .flags = flags, .out = out};
 	char ref[LEDGER_REF_MAX];
 	int rc;
 
@@ -539,25 +644,25 @@ int verify_commit(struct verify_result *out, struct ledger *l, const char *branc
 		 &sig, l, commit, (flags & VERIFY_INCOMING) ? TRUST_STRICT_REVOCATION : 0)) < 0)
 		return rc;
 	snprintf(out->fingerprint, sizeof(out->fingerprint), "%s", sig.fingerprint);
+	snprintf(out->signer, sizeof(out->signer), "%s", sig.signer);
 	if (sig.status != HISTORY_SIG_GOOD) {
-		snprintf(out->signer, sizeof(out->signer), "%s", sig.signer);
 		sig_verdict(out, &sig);
 		return 0;
 	}
-	snprintf(out->signer, sizeof(out->signer), "%s", sig.signer);
 	if (ledger_ref_name(ref, branch) < 0) {
 		deny(&v, VERIFY_DENIED, "scope", "%s", err_msg());
 		err_clear();
 		return 0;
 	}
-	if ((rc = trust_get(&v.trust, l)) < 0)
+	if ((rc = trust_get(&v.trust, l)) < 0 || (rc = verify_schema(&v.schema, l)) < 0)
 		return rc;
-	v.schema = v.trust && v.trust->schema ? v.trust->schema : l->schema;
 	v.level = (enum office_level)office_level(out->signer);
 	if (git_commit_lookup(&v.commit, l->repo, commit) < 0)
 		return err_git(ERR_IO, "cannot read commit %s", out->commit);
-	if ((rc = check_scope(&v)) == 0)
-		rc = check_changes(&v);
+	if ((rc = check_scope(&v)) == 0 && (flags & VERIFY_INCOMING) && (flags & VERIFY_TIP))
+		rc = check_tip(&v, &sig);
+	if (rc == 0 && (rc = check_identity(&v)) == 0 && (rc = check_time(&v)) == 0)
+		rc = git_commit_parentcount(v.commit) > 1 ? check_merge(&v) : check_changes(&v);
 	git_commit_free(v.commit);
 	if (rc < 0)
 		return rc;
@@ -571,23 +676,60 @@ int verify_commit(struct verify_result *out, struct ledger *l, const char *branc
 	return 0;
 }
 
-int verify_received(git_repository *repo, const char *branch, const git_oid *commit,
-		    const char *client, void *payload)
+int verify_received(git_repository *repo, const char *branch, const git_oid *commit, unsigned flags,
+		    void *payload)
 {
 	struct ledger *l = payload;
 	git_repository *own = l->repo;
 	struct verify_result r;
 	int rc;
 
-	(void)client;
 	l->repo = repo;
-	rc = verify_commit(&r, l, branch, commit, VERIFY_INCOMING);
+	rc = verify_commit(&r, l, branch, commit,
+			   VERIFY_INCOMING | ((flags & XFER_VERIFY_TIP) ? VERIFY_TIP : 0));
 	l->repo = own;
 	if (rc < 0)
 		return rc;
 	if (r.status != VERIFY_OK)
 		return err_set(ERR_VERIFY, "%s", r.why);
 	return 0;
+}
+
+int verify_range(struct verify_result *out, size_t *ncommits, struct ledger *l, const char *branch,
+		 const git_oid *tip, const git_oid *hide, size_t nhide, unsigned flags)
+{
+	git_revwalk *walk = NULL;
+	git_oid id;
+	size_t i;
+	int rc = 0, k;
+
+	memset(out, 0, sizeof(*out));
+	out->status = VERIFY_OK;
+	if (ncommits)
+		*ncommits = 0;
+	if (git_revwalk_new(&walk, l->repo) < 0 || git_revwalk_push(walk, tip) < 0) {
+		rc = err_git(ERR_IO, "cannot walk the commits of branch '%s'", branch);
+		goto out;
+	}
+	for (i = 0; i < nhide; i++)
+		if (git_revwalk_hide(walk, &hide[i]) < 0) {
+			rc = err_git(ERR_IO, "cannot walk the commits of branch '%s'", branch);
+			goto out;
+		}
+	while ((k = git_revwalk_next(&id, walk)) == 0) {
+		if ((rc = verify_commit(out, l, branch, &id,
+					flags | (git_oid_equal(&id, tip) ? VERIFY_TIP : 0))) < 0)
+			goto out;
+		if (ncommits)
+			(*ncommits)++;
+		if (out->status != VERIFY_OK)
+			goto out;
+	}
+	if (k != GIT_ITEROVER)
+		rc = err_git(ERR_IO, "cannot walk the commits of branch '%s'", branch);
+out:
+	git_revwalk_free(walk);
+	return rc;
 }
 
 /* --- every branch ---------------------------------------------------------------------- */

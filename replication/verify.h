@@ -1,24 +1,40 @@
 /*
- * verify: the one place that decides whether a commit is valid on a branch. `caseledger
- * verify` checks every commit with it; sync (later) checks every received commit with it
- * before any ref moves.
+ * verify: the one place that decides whether a commit is valid on a branch. Every path
+ * that lets a commit in — receive-pack, the sync client's fetch, merge, index catch-up —
+ * and `caseledger verify` ask it.
  *
  * A commit is valid on branch B when:
  *   - its SSHSIG verifies (rule 'signature');
  *   - the key belongs to a certificate chained to the ledger's CA ('certificate'), valid
- *     at the commit's committer time ('validity'), not revoked at or before that time, or
- *     not revoked at all for commits new from the network ('revocation') — a standalone
- *     ledger (no CA) instead trusts only its own key ('key');
+ *     at the commit's committer time ('validity'), not revoked ('revocation') — a
+ *     standalone ledger (no CA) instead trusts only its own key ('key'); at the head of
+ *     what arrives from elsewhere (VERIFY_TIP), the certificate must not have expired
+ *     by now: an expired key adds nothing new ('validity');
  *   - the certificate's office code is a prefix of B; only the city writes 'trust'
  *     ('scope');
- *   - every file it changes against its first parent is a record at its own path,
- *     canonical JSON, never removed ('record'), and passes schema_validate with the
- *     signer's level against the parent's version ('schema', and 'role' for a value the
- *     signer's level may not set). In a merge commit a record equal to its version in any
- *     parent is not the merger's change and is skipped; for the others, role rules apply
- *     only to values found in neither parent;
+ *   - what an auditor is shown is the signer ('identity'): only the headers caseledger
+ *     writes (tree, parent, author, committer, gpgsig); author and committer are
+ *     "<operator> <<signer>@caseledger>" with one time; the trailers Caseledger-Office
+ *     (the signer), Caseledger-Operator (the author's name) and Caseledger-HLC appear
+ *     once each, and no other Caseledger-* trailer;
+ *   - time rises ('time', 'stamp'): the HLC trailer parses and names the signer, its
+ *     second is the commit time, it is later than every parent's stamp (so commit time
+ *     never goes back along a branch: no skew is needed, since every writer stamps after
+ *     its parents), and a commit from elsewhere is dated at most VERIFY_SKEW seconds
+ *     after this office's clock;
+ *   - a merge (two parents; more are refused) carries no discretion ('merge'): its tree is
+ *     exactly merge_commits(parent 1, parent 2) recomputed here and its message the
+ *     merge's own account (merge_check). Human choices are ordinary commits (`resolve`);
+ *   - any other commit: its trees have the ledger's shape, at most VERIFY_TREE_DEPTH
+ *     directories deep ('shape'); every file it changes against its first parent is a
+ *     record at its own path, canonical JSON, never removed ('record'), stamped with the
+ *     commit's HLC, later than its previous stamp ('stamp'), and passes schema_validate
+ *     with the signer's level against the previous version ('schema', and 'role' for a
+ *     value the signer's level may not set);
  *   - on 'trust': only ca.pem (the ledger's anchor), crl.pem, schema.ini and certs/NAME.pem
  *     issued by the CA, nothing removed ('trust').
+ * A commit is checked for the branch it arrives on: one valid on another branch proves
+ * nothing here (verify_range).
  */
 #ifndef CASELEDGER_VERIFY_H
 #define CASELEDGER_VERIFY_H
@@ -40,7 +56,14 @@ enum verify_status {
 };
 
 /* Flags for verify_commit. */
-#define VERIFY_INCOMING 1u /* new from the network: a revoked key adds nothing, whenever */
+#define VERIFY_INCOMING 1u /* new from elsewhere: dated no later than now + VERIFY_SKEW */
+#define VERIFY_TIP	2u /* the head of what arrives: its key must not have expired */
+
+/* How far ahead of this office's clock a commit from elsewhere may be dated, seconds. */
+#define VERIFY_SKEW 600
+
+/* Directories a ledger's tree nests at most: <type>/<h1>/<h2>. */
+#define VERIFY_TREE_DEPTH 3
 
 struct verify_result {
 	enum verify_status status;
@@ -65,10 +88,23 @@ int verify_commit(struct verify_result *out, struct ledger *l, const char *branc
  * repo extends (the receive-pack quarantine) or is (the ledger's own repository). A
  * verdict other than VERIFY_OK is ERR_VERIFY with the verdict's full message (commit,
  * signer, rule). The ledger's repo pointer is swapped for repo during the call: no other
- * thread may use the ledger meanwhile. client is not used (xfer checks write scope).
+ * thread may use the ledger meanwhile. flags: XFER_VERIFY_TIP for the head of the range.
  */
-int verify_received(git_repository *repo, const char *branch, const git_oid *commit,
-		    const char *client, void *payload);
+int verify_received(git_repository *repo, const char *branch, const git_oid *commit, unsigned flags,
+		    void *payload);
+
+/*
+ * Verify for branch every commit reachable from tip and from none of hide (the commits
+ * already verified for this branch: its head, its tracking refs), tip with VERIFY_TIP.
+ * out gets the first verdict that is not VERIFY_OK, or VERIFY_OK; *ncommits (may be NULL)
+ * how many were checked. A negative ERR_* only when the repository cannot be read.
+ */
+int verify_range(struct verify_result *out, size_t *ncommits, struct ledger *l, const char *branch,
+		 const git_oid *tip, const git_oid *hide, size_t nhide, unsigned flags);
+
+/* The schema records are checked against: the trust branch's, else the ledger's own.
+ * Borrowed, as trust_get's result. */
+int verify_schema(const struct schema **out, struct ledger *l);
 
 /* "ok", "unsigned", "bad", "untrusted", "denied", "invalid" */
 const char *verify_status_name(enum verify_status s);

@@ -652,7 +652,7 @@ out:
 /* --- receive-pack ------------------------------------------------------------------ */
 
 int xfer_verify_default(git_repository *repo, const char *branch, const git_oid *commit,
-			const char *client, void *payload)
+			unsigned flags, void *payload)
 {
 	git_buf sig = GIT_BUF_INIT, data = GIT_BUF_INIT;
 	unsigned char pub[SIG_PUBKEY_LEN];
@@ -919,14 +919,8 @@ static int check_cb(const git_oid *id, git_object_t type, const char *name, void
 	git_odb *odb = NULL;
 	int rc = 0;
 
-	if (type == GIT_OBJECT_COMMIT) {
-		xfer_verify_fn verify =
-		    p->hooks && p->hooks->verify ? p->hooks->verify : xfer_verify_default;
-		return verify(p->qrepo, p->branch, id, p->client,
-			      p->hooks ? p->hooks->verify_payload : NULL);
-	}
 	if (type != GIT_OBJECT_BLOB)
-		return 0; /* trees were read by the walker */
+		return 0; /* trees were read by the walker; commits: verify_new */
 	if (git_repository_odb(&odb, p->qrepo) < 0)
 		return err_git(ERR_IO, "cannot read objects");
 	if (!git_odb_exists(odb, id))
@@ -982,6 +976,99 @@ out:
 	return rc;
 }
 
+/* A ref name's last part after refs/remotes/<peer>/, or NULL. */
+static const char *tracked_branch(const char *name)
+{
+	const char *p;
+
+	if (strncmp(name, "refs/remotes/", 13) != 0 || !(p = strchr(name + 13, '/')))
+		return NULL;
+	return p + 1;
+}
+
+int xfer_branch_heads(git_oid **out, size_t *n, git_repository *repo, const char *branch)
+{
+	git_reference_iterator *it = NULL;
+	git_reference *ref = NULL;
+	git_oid *ids = NULL, *g;
+	size_t cap = 0;
+	int rc = 0, k;
+
+	*n = 0;
+	if (git_reference_iterator_new(&it, repo) < 0) {
+		rc = err_git(ERR_IO, "cannot list refs");
+		goto out;
+	}
+	while ((k = git_reference_next(&ref, it)) == 0) {
+		const char *name = git_reference_name(ref), *tb = tracked_branch(name);
+
+		if (git_reference_target(ref) &&
+		    ((strncmp(name, "refs/heads/", 11) == 0 && strcmp(name + 11, branch) == 0) ||
+		     (tb && strcmp(tb, branch) == 0))) {
+			if (*n == cap) {
+				cap = cap ? cap * 2 : 4;
+				if (!(g = realloc(ids, cap * sizeof(*ids)))) {
+					rc = err_set(ERR_NOMEM, "out of memory");
+					goto out;
+				}
+				ids = g;
+			}
+			git_oid_cpy(&ids[(*n)++], git_reference_target(ref));
+		}
+		git_reference_free(ref);
+		ref = NULL;
+	}
+	if (k != GIT_ITEROVER)
+		rc = err_git(ERR_IO, "cannot list refs");
+out:
+	git_reference_free(ref);
+	git_reference_iterator_free(it);
+	if (rc < 0) {
+		free(ids);
+		ids = NULL;
+		*n = 0;
+	}
+	*out = ids;
+	return rc;
+}
+
+/*
+ * Verify every commit c brings to its branch: reachable from the new head and not from
+ * what the ledger already holds *for that branch* — a commit already on another branch
+ * (community B's head pushed as a new branch of A's) is checked for this one.
+ */
+static int verify_new(struct push *p, struct xfer_command *c)
+{
+	xfer_verify_fn verify =
+	    p->hooks && p->hooks->verify ? p->hooks->verify : xfer_verify_default;
+	git_revwalk *walk = NULL;
+	git_oid *hide = NULL, id;
+	size_t nhide = 0, i;
+	int rc, k;
+
+	if ((rc = xfer_branch_heads(&hide, &nhide, p->l->repo, c->branch)) < 0)
+		return rc;
+	if (git_revwalk_new(&walk, p->qrepo) < 0 || git_revwalk_push(walk, &c->new) < 0) {
+		rc = err_git(ERR_IO, "cannot walk the pushed commits");
+		goto out;
+	}
+	for (i = 0; i < nhide; i++)
+		if (git_revwalk_hide(walk, &hide[i]) < 0) {
+			rc = err_git(ERR_IO, "cannot walk the pushed commits");
+			goto out;
+		}
+	while (rc == 0 && (k = git_revwalk_next(&id, walk)) == 0)
+		rc = verify(p->qrepo, c->branch, &id,
+			    git_oid_equal(&id, &c->new) ? XFER_VERIFY_TIP : 0,
+			    p->hooks ? p->hooks->verify_payload : NULL);
+	if (rc == 0 && k != GIT_ITEROVER)
+		rc = err_git(ERR_IO, "cannot walk the pushed commits");
+out:
+	git_revwalk_free(walk);
+	free(hide);
+	return rc;
+}
+
 /* Check command c against the quarantine: a commit, a fast-forward, complete, verified. */
 static int push_check(struct push *p, struct xfer_command *c, const git_oid *heads, size_t nheads)
 {
@@ -1003,7 +1090,9 @@ static int push_check(struct push *p, struct xfer_command *c, const git_oid *hea
 	}
 	p->branch = c->branch;
 	err_clear();
-	if ((rc = xfer_walk(p->qrepo, &c->new, 1, heads, nheads, check_cb, p)) != 0) {
+	if ((rc = xfer_walk(p->qrepo, &c->new, 1, heads, nheads, check_cb, p)) == 0)
+		rc = verify_new(p, c);
+	if (rc != 0) {
 		if (rc == ERR_NOMEM || rc == ERR_IO)
 			return rc;
 		return cmd_fail(c, err_msg()[0] ? err_msg() : "verification failed");

@@ -67,14 +67,16 @@ enum xfer_service {
 };
 
 /*
- * Called for every commit a push brings, before any ref moves. repo sees the pushed
- * objects (quarantined) and the ledger's; branch is the branch the commit arrives on,
- * client the office code of the pushing client. Return 0 to accept, or a negative ERR_*
- * with a message (err_set) that is sent to the client. The default, xfer_verify_default,
- * is replaced by the trust module's verify_commit.
+ * Called for every commit a push brings to a branch and that branch did not hold (a
+ * commit on another branch proves nothing for this one), before any ref moves. repo sees
+ * the pushed objects (quarantined) and the ledger's; branch is the branch the commit
+ * arrives on; flags has XFER_VERIFY_TIP for the pushed head itself. Return 0 to accept,
+ * or a negative ERR_* with a message (err_set) that is sent to the client. The default,
+ * xfer_verify_default, is replaced by the trust module's verify_commit.
  */
+#define XFER_VERIFY_TIP 1u
 typedef int (*xfer_verify_fn)(git_repository *repo, const char *branch, const git_oid *commit,
-			      const char *client, void *payload);
+			      unsigned flags, void *payload);
 
 /* Called after a push moved branch from old (zero: created) to new. */
 typedef void (*xfer_pushed_fn)(const char *branch, const git_oid *old, const git_oid *new,
@@ -91,7 +93,7 @@ struct xfer_hooks {
 
 /* The commit is signed (gpgsig, SSHSIG) and the signature verifies over its payload. */
 int xfer_verify_default(git_repository *repo, const char *branch, const git_oid *commit,
-			const char *client, void *payload);
+			unsigned flags, void *payload);
 
 /* May client (an office code) read (write false) or write branch? */
 bool xfer_scope_allows(const char *client, const char *branch, bool write);
@@ -161,9 +163,15 @@ int xfer_walk(git_repository *repo, const git_oid *tips, size_t ntips, const git
 
 /*
  * The head of every branch (refs/heads/ *, any scope) and, with remotes, of every
- * tracking ref (refs/remotes/ *): what a pack need not send again, or what needs no
- * verification again. *out is malloc'ed (free), *n its length.
+ * tracking ref (refs/remotes/ *): what a pack need not send again. Not what needs no
+ * verification again: that is xfer_branch_heads. *out is malloc'ed (free), *n its length.
  */
 int xfer_ref_heads(git_oid **out, size_t *n, git_repository *repo, bool remotes);
+
+/*
+ * The commits already verified for branch: refs/heads/<branch> and every
+ * refs/remotes/<peer>/<branch>. *out is malloc'ed (free), *n its length (may be 0).
+ */
+int xfer_branch_heads(git_oid **out, size_t *n, git_repository *repo, const char *branch);
 
 #endif

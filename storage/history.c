@@ -143,8 +143,10 @@ static int cert_trusted(struct history_sig *out, struct ledger *l, struct trust 
 	v = trust_signer(&cert, t, pub, (int64_t)git_commit_committer(c)->when.time, flags, why,
 			 sizeof(why));
 	git_commit_free(c);
-	if (cert)
+	if (cert) {
 		snprintf(out->signer, sizeof(out->signer), "%s", cert->code);
+		out->not_after = cert->not_after;
+	}
 	if (v == TRUST_OK) {
 		out->status = HISTORY_SIG_GOOD;
 		return 0;

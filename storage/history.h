@@ -28,6 +28,7 @@ struct history_sig {
 	char why[512];			       /* for anything but GOOD */
 	char rule[16]; /* the rule that failed: "signature", "key", "certificate", "validity",
 			  "revocation"; "" when GOOD */
+	int64_t not_after; /* the signing certificate's last valid second; 0: none (no CA) */
 };
 
 /* What a caseledger commit says about itself. Strings are owned (history_info_release). */

@@ -438,7 +438,7 @@ int ledger_resolve(git_commit **out, struct ledger *l, const char *rev)
 
 /* --- transactions -------------------------------------------------------------------- */
 
-static int head_stamp(struct hlc *out, git_commit *c)
+int ledger_commit_stamp(struct hlc *out, git_commit *c)
 {
 	git_message_trailer_array tr = {0};
 	size_t i;
@@ -477,7 +477,7 @@ int ledger_txn_begin(struct ledger_txn *t, struct ledger *l, const char *branch)
 		rc = err_git(ERR_IO, "cannot read the head of branch '%s'", t->branch);
 		goto out;
 	}
-	if (head_stamp(&last, head) < 0)
+	if (ledger_commit_stamp(&last, head) < 0)
 		memset(&last, 0, sizeof(last));
 	hlc_next(&t->stamp, &last, util_now_ms(), l->office);
 out:
@@ -817,8 +817,8 @@ static int count_packs(size_t *packs, size_t *indexed, const char *dir)
 		return 0;
 	/* "MIDX", version, hash version, chunks, base files, then the pack count */
 	if (read(fd, hdr, sizeof(hdr)) == (ssize_t)sizeof(hdr) && memcmp(hdr, "MIDX", 4) == 0)
-		*indexed = (size_t)hdr[8] << 24 | (size_t)hdr[9] << 16 | (size_t)hdr[10] << 8 |
-			   hdr[11];
+		*indexed =
+		    (size_t)hdr[8] << 24 | (size_t)hdr[9] << 16 | (size_t)hdr[10] << 8 | hdr[11];
 	close(fd);
 	return 0;
 }

@@ -99,6 +99,12 @@ int ledger_operator(const char **out, struct ledger *l, const char *given);
 #define LEDGER_TRAILER_OPERATOR "Caseledger-Operator"
 #define LEDGER_TRAILER_HLC	"Caseledger-HLC"
 
+/*
+ * The commit's Caseledger-HLC stamp (its last such trailer). ERR_NOTFOUND when it has
+ * none, ERR_INVALID (with a message) when it does not parse.
+ */
+int ledger_commit_stamp(struct hlc *out, git_commit *c);
+
 struct ledger_change {
 	char id[RECORD_ID_MAX];
 	char path[RECORD_PATH_MAX];

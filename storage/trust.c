@@ -938,7 +938,7 @@ int trust_commit(git_oid *out, struct ledger *l, const char *city, const struct 
 	git_tree *base = NULL;
 	const git_commit *parents[1];
 	struct buf msg = BUF_INIT;
-	struct hlc stamp;
+	struct hlc stamp, last;
 	char stamp_text[HLC_TEXT_MAX];
 	const char *op;
 	git_oid head, tree;
@@ -978,7 +978,12 @@ int trust_commit(git_oid *out, struct ledger *l, const char *city, const struct 
 		rc = err_git(ERR_IO, "cannot write the trust branch tree");
 		goto out;
 	}
-	hlc_next(&stamp, NULL, util_now_ms(), l->office);
+	/* after the head's stamp: time never goes back along a branch (verify.h) */
+	if (!parent || ledger_commit_stamp(&last, parent) < 0) {
+		err_clear();
+		memset(&last, 0, sizeof(last));
+	}
+	hlc_next(&stamp, &last, util_now_ms(), l->office);
 	hlc_format(stamp_text, &stamp);
 	if ((rc = ledger_operator(&op, l, operator)) < 0 ||
 	    (rc = ledger_message(&msg, l, subject, reason, op, stamp_text)) < 0)

@@ -7,10 +7,15 @@
  *
  *   forge LEDGER KEYFILE BRANCH [--office CODE] [--parent REV]... [--root]
  *         [--record FILE]... [--raw PATH=FILE]... [--delete PATH]... [-m MESSAGE]
+ *         [--stamp HLC] [--keep-stamps]
  *
  * Without --parent the branch head is the parent (none when the branch is new, or with
  * --root). --record writes the JSON object in FILE canonically at its record path;
- * --raw writes FILE's bytes at PATH. The branch is set to the new commit, whose id is
+ * --raw writes FILE's bytes at PATH. Like caseledger, it stamps the commit after its
+ * first parent's stamp, dates it at that stamp, and stamps every --record with it;
+ * --stamp gives the commit's stamp (and so its time) instead, --keep-stamps keeps each
+ * record's own "hlc". --office sets the office named in the author, committer, trailer
+ * and stamp (default: the ledger's). The branch is set to the new commit, whose id is
  * printed.
  */
 #include "config.h"
@@ -40,7 +45,9 @@ int main(int argc, char **argv)
 	git_tree_update up[MAX_ITEMS];
 	char paths[MAX_ITEMS][RECORD_PATH_MAX + 64];
 	struct buf data[MAX_ITEMS], msg = BUF_INIT;
-	const char *office = NULL, *message = "forged";
+	const char *office = NULL, *message = "forged", *stamp_arg = NULL;
+	json_t *recs[MAX_ITEMS] = {0};
+	bool keep = false;
 	char ref[LEDGER_REF_MAX], stamp_text[HLC_TEXT_MAX];
 	size_t np = 0, nu = 0, i;
 	bool root = false;
@@ -69,8 +76,9 @@ int main(int argc, char **argv)
 	for (a = 4; a < argc; a++) {
 		const char *opt = argv[a], *val = a + 1 < argc ? argv[a + 1] : NULL;
 
-		if (strcmp(opt, "--root") == 0) {
-			root = true;
+		if (strcmp(opt, "--root") == 0 || strcmp(opt, "--keep-stamps") == 0) {
+			root |= opt[2] == 'r';
+			keep |= opt[2] == 'k';
 			continue;
 		}
 		if (!val || nu >= MAX_ITEMS || np >= MAX_ITEMS) {
@@ -80,6 +88,8 @@ int main(int argc, char **argv)
 		a++;
 		if (strcmp(opt, "--office") == 0) {
 			office = val;
+		} else if (strcmp(opt, "--stamp") == 0) {
+			stamp_arg = val;
 		} else if (strcmp(opt, "-m") == 0) {
 			message = val;
 		} else if (strcmp(opt, "--parent") == 0) {
@@ -96,16 +106,14 @@ int main(int argc, char **argv)
 				fprintf(stderr, "forge: %s: %s\n", val, e.text);
 				goto out;
 			}
+			recs[nu] = rec; /* encoded once the stamp is known */
 			if (ledger_type_of(&t, l, json_string_value(json_object_get(rec, "id"))) <
 				0 ||
 			    record_path(paths[nu], t->name,
-					json_string_value(json_object_get(rec, "id"))) < 0 ||
-			    record_encode(&data[nu], rec) < 0) {
-				json_decref(rec);
+					json_string_value(json_object_get(rec, "id"))) < 0) {
 				rc = die(val);
 				goto out;
 			}
-			json_decref(rec);
 			memset(&up[nu], 0, sizeof(up[nu]));
 			up[nu].action = GIT_TREE_UPDATE_UPSERT;
 			nu++;
@@ -134,7 +142,29 @@ int main(int argc, char **argv)
 		}
 		np = 1;
 	}
+	if (office)
+		snprintf(l->office, sizeof(l->office), "%s", office);
+	if (stamp_arg) {
+		if (hlc_parse(&stamp, stamp_arg) < 0) {
+			rc = die("--stamp");
+			goto out;
+		}
+		snprintf(stamp_text, sizeof(stamp_text), "%s", stamp_arg);
+	} else {
+		struct hlc last = {0};
+
+		if (np && ledger_commit_stamp(&last, parents[0]) < 0)
+			memset(&last, 0, sizeof(last));
+		hlc_next(&stamp, &last, util_now_ms(), l->office);
+		hlc_format(stamp_text, &stamp);
+	}
 	for (i = 0; i < nu; i++) {
+		if (recs[i] &&
+		    ((!keep && json_object_set_new(recs[i], "hlc", json_string(stamp_text)) < 0) ||
+		     record_encode(&data[i], recs[i]) < 0)) {
+			rc = die("record");
+			goto out;
+		}
 		up[i].path = paths[i];
 		up[i].filemode = GIT_FILEMODE_BLOB;
 		if (up[i].action == GIT_TREE_UPDATE_UPSERT &&
@@ -152,12 +182,8 @@ int main(int argc, char **argv)
 		rc = die("tree");
 		goto out;
 	}
-	if (office)
-		snprintf(l->office, sizeof(l->office), "%s", office);
 	own = l->key;
 	l->key = key;
-	hlc_next(&stamp, NULL, util_now_ms(), l->office);
-	hlc_format(stamp_text, &stamp);
 	if (ledger_message(&msg, l, message, NULL, "forger", stamp_text) < 0 ||
 	    ledger_commit_tree(&out, l, ref, has_head ? &head : NULL, &tree,
 			       (const git_commit **)parents, np, msg.ptr, "forger", stamp.ms) < 0) {
@@ -170,6 +196,7 @@ int main(int argc, char **argv)
 	rc = 0;
 out:
 	for (i = 0; i < MAX_ITEMS; i++) {
+		json_decref(recs[i]);
 		git_commit_free(parents[i]);
 		buf_release(&data[i]);
 	}

@@ -162,18 +162,21 @@ d2=$(forge 310 "$T/A" "$T/credD/office.key" $A --office $D --record "$T/case-app
 cl verify >/dev/null || fail "district approval rejected: $(cl verify 2>&1)"
 restore $A "$H"
 
-say "merges: taking the district's approval passes, inventing one does not"
+say "merges: the engine's merge passes; a hand-made one, even taking the same decision, does not"
 V=$(clt 400 add visit date=2026-01-01 worker="Li" kind=home subject="$P")
 Y=$(git -C "$T/A" rev-parse $A)
 cl show "$V" --json >"$T/visit.json"
+clt 500 merge "$d2" >"$T/out" || fail "merge: $(cat "$T/out")"
+cl verify >/dev/null || fail "the engine's merge was rejected: $(cl verify 2>&1)"
+git -C "$T/A" show "$A:$path" | grep -q '"status": "approved"' || fail "merge tree"
+restore $A "$Y"
 m=$(forge 500 "$T/A" "$T/credA/office.key" $A --parent "$Y" --parent "$d2" \
 	--record "$T/case-approved.json" -m "merge the district's decision")
-cl verify >/dev/null || fail "a merge taking the district's approval was rejected: $(cl verify 2>&1)"
-git -C "$T/A" show "$m:$path" | grep -q '"status": "approved"' || fail "merge tree"
+reject "$m" invalid "signed by office $A" "rule 'merge': its tree is not the merge of its parents"
 restore $A "$Y"
 m=$(forge 500 "$T/A" "$T/credA/office.key" $A --parent "$d1" --parent "$Y" \
 	--record "$T/case-approved.json" --record "$T/visit.json" -m "merge inventing a decision")
-reject "$m" denied "signed by office $A" "rule 'role': case '$C': field 'status' cannot go from 'reviewed' to 'approved' (needs a district office)"
+reject "$m" invalid "signed by office $A" "rule 'merge': its tree is not the merge of its parents"
 restore $A "$Y"
 
 say "only the city writes the trust branch"
