@@ -13,11 +13,111 @@
 
 #include "cmd.h"
 #include "err.h"
+#include "history.h"
 #include "out.h"
 #include "trust.h"
 #include "util.h"
 
 #define KEY_FILE_MAX (64 * 1024)
+#define REFUSED_REFS "refs/caseledger/refused/"
+
+/* Does any commit reachable from head but not from cut signed with c's key? */
+static int signed_after(size_t *out, struct ledger *l, const struct trust_cert *c,
+			const git_oid *head, const git_oid *cut)
+{
+	git_revwalk *walk = NULL;
+	git_oid id;
+	int rc = 0;
+
+	*out = 0;
+	if (git_revwalk_new(&walk, l->repo) < 0 || git_revwalk_push(walk, head) < 0 ||
+	    git_revwalk_hide(walk, cut) < 0) {
+		rc = err_git(ERR_IO, "cannot walk from %s", git_oid_tostr_s(head));
+		goto out;
+	}
+	while (git_revwalk_next(&id, walk) == 0) {
+		git_buf sig = GIT_BUF_INIT, data = GIT_BUF_INIT;
+		unsigned char pub[SIG_PUBKEY_LEN];
+
+		if (git_commit_extract_signature(&sig, &data, l->repo, &id, "gpgsig") == 0 &&
+		    sig_verify(pub, sig.ptr, sig.size, data.ptr, data.size) == 0 &&
+		    memcmp(pub, c->pub, SIG_PUBKEY_LEN) == 0)
+			(*out)++;
+		err_clear();
+		git_buf_dispose(&sig);
+		git_buf_dispose(&data);
+	}
+out:
+	git_revwalk_free(walk);
+	return rc;
+}
+
+/*
+ * Commits the revoked certificate c of this office signed after its cut-off on a branch
+ * (made before the office learned of the revocation) are refused everywhere: keep them
+ * at refs/caseledger/refused/<serial>/<branch> and move the branch back to the cut-off,
+ * so that the new key continues the history the city accepted.
+ */
+static int set_aside(struct ledger *l, const struct trust_cert *c, bool json, json_t *list)
+{
+	struct buf ref = BUF_INIT, bref = BUF_INIT;
+	git_reference *saved = NULL;
+	git_odb *odb = NULL;
+	git_oid head;
+	size_t i, n;
+	int rc = 0;
+
+	if (git_repository_odb(&odb, l->repo) < 0)
+		return err_git(ERR_IO, "cannot read the object database");
+	for (i = 0; i < c->ncutoffs; i++) {
+		const struct trust_cutoff *cut = &c->cutoffs[i];
+
+		rc = ledger_head(&head, l, cut->branch);
+		if (rc == ERR_NOTFOUND) {
+			err_clear();
+			rc = 0;
+			continue;
+		}
+		if (rc < 0)
+			goto out;
+		if (git_oid_equal(&head, &cut->head) || !git_odb_exists(odb, &cut->head))
+			continue; /* nothing after it, or nothing to go back to */
+		if ((rc = signed_after(&n, l, c, &head, &cut->head)) < 0)
+			goto out;
+		if (n == 0)
+			continue;
+		buf_reset(&ref);
+		buf_reset(&bref);
+		if ((rc = buf_printf(&ref, REFUSED_REFS "%s/%s", c->serial, cut->branch)) < 0 ||
+		    (rc = buf_printf(&bref, "refs/heads/%s", cut->branch)) < 0)
+			goto out;
+		if (git_reference_create(&saved, l->repo, ref.ptr, &head, 1,
+					 "caseledger key install: refused after the cut-off") < 0) {
+			rc = err_git(ERR_IO, "cannot keep the refused commits at '%s'", ref.ptr);
+			goto out;
+		}
+		git_reference_free(saved);
+		saved = NULL;
+		if ((rc = ledger_ref_cas(l, bref.ptr, &head, &cut->head)) < 0)
+			goto out;
+		if (json)
+			json_array_append_new(list, json_pack("{s:s, s:s, s:I, s:s}", "branch",
+							      cut->branch, "kept_at", ref.ptr,
+							      "commits", (json_int_t)n, "head",
+							      git_oid_tostr_s(&cut->head)));
+		else
+			printf("branch %s: %zu commit%s signed by revoked certificate %s after its "
+			       "cut-off, refused everywhere, kept at %s; the branch is back at "
+			       "%s\n",
+			       cut->branch, n, n == 1 ? "" : "s", c->serial, ref.ptr,
+			       git_oid_tostr_s(&cut->head));
+	}
+out:
+	git_odb_free(odb);
+	buf_release(&ref);
+	buf_release(&bref);
+	return rc;
+}
 
 /* Read FROM/name into out, naming the file in errors. */
 static int read_in(struct buf *out, const char *dir, const char *name)
@@ -41,10 +141,12 @@ static int install(struct cmd_ctx *ctx, const char *from, bool json)
 	struct buf keytext = BUF_INIT, pem = BUF_INIT, capem = BUF_INIT, p = BUF_INIT;
 	unsigned char pub[SIG_PUBKEY_LEN];
 	char when[TRUST_TIME_MAX];
-	json_t *doc = NULL;
+	json_t *doc = NULL, *aside = json_array();
 	size_t i;
 	int rc;
 
+	if (!aside)
+		return err_set(ERR_NOMEM, "out of memory");
 	if ((rc = trust_get(&t, l)) < 0)
 		goto out;
 	if (!t) {
@@ -111,6 +213,11 @@ static int install(struct cmd_ctx *ctx, const char *from, bool json)
 		rc = err_set(ERR_EXISTS, "this ledger already signs with the key in '%s'", from);
 		goto out;
 	}
+	/* what the revoked certificates of this office signed after their cut-offs */
+	for (i = 0; i < t->ncerts; i++)
+		if (strcmp(t->certs[i].code, l->office) == 0 && t->certs[i].revoked_at &&
+		    (rc = set_aside(l, &t->certs[i], json, aside)) < 0)
+			goto out;
 	/* the certificate first: a crash between the two leaves the old key, still
 	 * refused as revoked, and installing again finishes the job */
 	buf_reset(&p);
@@ -123,8 +230,8 @@ static int install(struct cmd_ctx *ctx, const char *from, bool json)
 		goto out;
 	trust_time_format(when, info.not_after);
 	if (json) {
-		doc = json_pack("{s:s, s:s, s:s, s:s}", "office", l->office, "serial", info.serial,
-				"not_after", when, "dir", l->dir);
+		doc = json_pack("{s:s, s:s, s:s, s:s, s:O}", "office", l->office, "serial",
+				info.serial, "not_after", when, "dir", l->dir, "set_aside", aside);
 		rc = doc ? out_json(doc) : err_set(ERR_NOMEM, "out of memory");
 	} else {
 		printf("installed certificate %s of office %s (valid to %s) and its key in '%s'\n",
@@ -132,6 +239,7 @@ static int install(struct cmd_ctx *ctx, const char *from, bool json)
 	}
 out:
 	json_decref(doc);
+	json_decref(aside);
 	if (keytext.len)
 		OPENSSL_cleanse(keytext.ptr, keytext.len);
 	trust_cert_release(&info);
@@ -180,7 +288,10 @@ const struct cmd_entry cmd_key_entry = {
 	     "(office.key, office.pem, ca.pem) as this ledger's DIR/office.key and\n"
 	     "office.pem, each replaced atomically, after checking that the certificate is\n"
 	     "for this ledger's office, chains to its CA, is not revoked and certifies the\n"
-	     "key. The office then signs with the new key and continues its branch.",
+	     "key. The office then signs with the new key and continues its branch.\n"
+	     "Commits a revoked certificate of the office signed after its cut-off (before\n"
+	     "the office learned of the revocation) are refused everywhere: they are kept at\n"
+	     "refs/caseledger/refused/SERIAL/BRANCH and the branch goes back to the cut-off.",
     .summary = "install a new office key and certificate from the city (after ca rekey)",
     .flags = CMD_LEDGER,
     .run = run,

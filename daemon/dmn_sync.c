@@ -43,7 +43,8 @@ struct dmn_sync {
 	bool trust_seen; /* trust_head is the trust branch last looked at */
 	bool trust_had_branch;
 	git_oid trust_head;
-	char revoked[400]; /* trust_own_revoked's message, "" when not revoked */
+	unsigned char pub[SIG_PUBKEY_LEN]; /* the office key last looked at */
+	char revoked[400];		   /* trust_own_revoked's message, "" when not revoked */
 };
 
 static void iso_now(char out[UTIL_ISO_MAX])
@@ -116,7 +117,8 @@ void dmn_sync_note_trust(struct dmn_sync *s, struct ledger *l)
 	has = rc == 0;
 	pthread_mutex_lock(&s->mu);
 	if (s->trust_seen && has == s->trust_had_branch &&
-	    (!has || git_oid_equal(&head, &s->trust_head))) {
+	    (!has || git_oid_equal(&head, &s->trust_head)) &&
+	    memcmp(s->pub, l->pub, SIG_PUBKEY_LEN) == 0) {
 		pthread_mutex_unlock(&s->mu);
 		return;
 	}
@@ -130,6 +132,7 @@ void dmn_sync_note_trust(struct dmn_sync *s, struct ledger *l)
 	pthread_mutex_lock(&s->mu);
 	s->trust_seen = true;
 	s->trust_had_branch = has;
+	memcpy(s->pub, l->pub, SIG_PUBKEY_LEN);
 	if (has)
 		git_oid_cpy(&s->trust_head, &head);
 	if (revoked)
@@ -139,8 +142,8 @@ void dmn_sync_note_trust(struct dmn_sync *s, struct ledger *l)
 			why);
 	else if (s->revoked[0])
 		dmn_log(DMN_LOG_INFO,
-			"office %s signs with a certificate that is not revoked "
-			"again: syncing as usual",
+			"office %s signs with a new key whose certificate is not "
+			"revoked: syncing as usual",
 			l->office);
 	snprintf(s->revoked, sizeof(s->revoked), "%s", revoked ? why : "");
 	pthread_mutex_unlock(&s->mu);
