@@ -417,6 +417,9 @@ void trust_cert_release(struct trust_cert *c)
 		return;
 	X509_free(c->x509);
 	free(c->name);
+	for (size_t i = 0; c->accepted && i < c->ncutoffs; i++)
+		free(c->accepted[i].ids);
+	free(c->accepted);
 	free(c->cutoffs);
 	memset(c, 0, sizeof(*c));
 }
@@ -1077,8 +1080,61 @@ enum trust_verdict trust_signer(const struct trust_cert **out, const struct trus
 	return TRUST_UNKNOWN_KEY;
 }
 
-/* Is commit head, or an ancestor of it, in repo? ERR_NOTFOUND when head is not there. */
-static int in_history(bool *out, git_repository *repo, const git_oid *commit, const git_oid *head)
+static int oid_cmp(const void *a, const void *b)
+{
+	return git_oid_cmp(a, b);
+}
+
+/* Walk the history of head into acc once (sorted, for bsearch). */
+static int accepted_walk(struct trust_accepted *acc, git_repository *repo, const git_oid *head)
+{
+	git_revwalk *walk = NULL;
+	git_oid id, *grown;
+	size_t cap = 0;
+	int rc = 0;
+
+	if (git_revwalk_new(&walk, repo) < 0 || git_revwalk_push(walk, head) < 0) {
+		rc =
+		    err_git(ERR_IO, "cannot walk the history of cut-off %s", git_oid_tostr_s(head));
+		goto out;
+	}
+	while ((rc = git_revwalk_next(&id, walk)) == 0) {
+		if (acc->n == cap) {
+			cap = cap ? 2 * cap : 256;
+			if (!(grown = realloc(acc->ids, cap * sizeof(*grown)))) {
+				rc = err_set(ERR_NOMEM, "out of memory");
+				goto out;
+			}
+			acc->ids = grown;
+		}
+		git_oid_cpy(&acc->ids[acc->n++], &id);
+	}
+	if (rc != GIT_ITEROVER) {
+		rc =
+		    err_git(ERR_IO, "cannot walk the history of cut-off %s", git_oid_tostr_s(head));
+		goto out;
+	}
+	rc = 0;
+	if (acc->n > 1)
+		qsort(acc->ids, acc->n, sizeof(*acc->ids), oid_cmp);
+	acc->done = true;
+out:
+	if (rc < 0) {
+		free(acc->ids);
+		acc->ids = NULL;
+		acc->n = 0;
+	}
+	git_revwalk_free(walk);
+	return rc;
+}
+
+/*
+ * Is commit the cut-off or an ancestor of it, in repo? ERR_NOTFOUND when the cut-off is
+ * not there. The history is walked once per cut-off and kept in acc: commits never
+ * change, so the answer holds for any repository that has the cut-off.
+ */
+static int in_history(bool *out, struct trust_accepted *acc, git_repository *repo,
+		      const git_oid *commit, const git_oid *head)
 {
 	git_odb *odb = NULL;
 	int rc;
@@ -1086,17 +1142,17 @@ static int in_history(bool *out, git_repository *repo, const git_oid *commit, co
 	*out = git_oid_equal(commit, head);
 	if (*out)
 		return 0;
-	if (git_repository_odb(&odb, repo) < 0)
-		return err_git(ERR_IO, "cannot read the object database");
-	rc = git_odb_exists(odb, head);
-	git_odb_free(odb);
-	if (!rc)
-		return ERR_NOTFOUND;
-	rc = git_graph_descendant_of(repo, head, commit);
-	if (rc < 0)
-		return err_git(ERR_IO, "cannot compare commit %s with the cut-off",
-			       git_oid_tostr_s(commit));
-	*out = rc == 1;
+	if (!acc->done) {
+		if (git_repository_odb(&odb, repo) < 0)
+			return err_git(ERR_IO, "cannot read the object database");
+		rc = git_odb_exists(odb, head);
+		git_odb_free(odb);
+		if (!rc)
+			return ERR_NOTFOUND;
+		if ((rc = accepted_walk(acc, repo, head)) < 0)
+			return rc;
+	}
+	*out = acc->n && bsearch(commit, acc->ids, acc->n, sizeof(*acc->ids), oid_cmp);
 	return 0;
 }
 
@@ -1104,16 +1160,20 @@ int trust_cutoff_accepts(bool *accepted, const struct trust_cert *c, git_reposit
 			 const git_oid *commit, const char *branch, char *why, size_t whylen)
 {
 	char when[TRUST_TIME_MAX], head[GIT_OID_HEXSZ + 1];
+	struct trust_cert *cache = (struct trust_cert *)c; /* only its accepted cache */
 	const struct trust_cutoff *cut = NULL;
 	size_t i, nmissing = 0;
 	int n, rc;
 
 	*accepted = false;
+	if (c->ncutoffs && !c->accepted &&
+	    !(cache->accepted = calloc(c->ncutoffs, sizeof(*c->accepted))))
+		return err_set(ERR_NOMEM, "out of memory");
 	for (i = 0; i < c->ncutoffs; i++) {
 		if (branch && strcmp(c->cutoffs[i].branch, branch) != 0)
 			continue;
 		cut = &c->cutoffs[i];
-		rc = in_history(accepted, repo, commit, &cut->head);
+		rc = in_history(accepted, &cache->accepted[i], repo, commit, &cut->head);
 		if (rc == ERR_NOTFOUND) {
 			nmissing++;
 			continue;

@@ -59,6 +59,13 @@ struct trust_cutoff {
 	git_oid head;			  /* the last commit of it the city accepts */
 };
 
+/* The commits of one cut-off's history (the cut-off and its ancestors), sorted. */
+struct trust_accepted {
+	git_oid *ids;
+	size_t n;
+	bool done; /* walked */
+};
+
 /* One office certificate, parsed. */
 struct trust_cert {
 	X509 *x509;			   /* owned */
@@ -71,6 +78,8 @@ struct trust_cert {
 	int64_t revoked_at;		   /* revocation time from the CRL; 0 when not revoked */
 	struct trust_cutoff *cutoffs;	   /* from revoked/<serial>.json; owned */
 	size_t ncutoffs;		   /* 0: no history accepted (or no entry) */
+	struct trust_accepted *accepted;   /* per cut-off, its history, sorted: a cache
+					      trust_cutoff_accepts fills; owned */
 };
 
 /* What a ledger trusts. */
