@@ -920,7 +920,7 @@ static int sync_once(struct sync_branch_result *res, struct ledger *l, const str
 	    git_graph_ahead_behind(&ahead, &behind, l->repo, &local, &remote) < 0)
 		return err_git(ERR_IO, "cannot compare branch '%s' with '%s'", branch, p->url);
 	/* a revoked office may still fast-forward, but signs and pushes nothing */
-	if (strcmp(branch, "trust") != 0 && has_local && ahead > 0) {
+	if (strcmp(branch, "trust") != 0 && has_local && (ahead > 0 || !has_remote)) {
 		char why[400];
 		bool revoked;
 
