@@ -11,17 +11,20 @@
 #include "cmd.h"
 #include "err.h"
 #include "history.h"
+#include "trust.h"
 #include "util.h"
 
 /* The largest --from-json file read. */
 #define CMD_JSON_MAX ((size_t)1 << 30)
 
 const struct cmd_entry *const cmd_table[] = {
-    &cmd_init_entry,	&cmd_add_entry,	   &cmd_amend_entry,  &cmd_void_entry,
-    &cmd_show_entry,	&cmd_log_entry,	   &cmd_verify_entry, &cmd_signers_entry,
-    &cmd_schema_entry,	&cmd_find_entry,   &cmd_blame_entry,  &cmd_stats_entry,
-    &cmd_reindex_entry, &cmd_ca_entry,	   &cmd_merge_entry,  &cmd_conflicts_entry,
-    &cmd_resolve_entry, &cmd_status_entry, &cmd_sync_entry,   NULL,
+    &cmd_init_entry,	  &cmd_add_entry,     &cmd_amend_entry,
+    &cmd_void_entry,	  &cmd_show_entry,    &cmd_log_entry,
+    &cmd_verify_entry,	  &cmd_signers_entry, &cmd_schema_entry,
+    &cmd_find_entry,	  &cmd_blame_entry,   &cmd_stats_entry,
+    &cmd_reindex_entry,	  &cmd_ca_entry,      &cmd_merge_entry,
+    &cmd_conflicts_entry, &cmd_resolve_entry, &cmd_status_entry,
+    &cmd_sync_entry,	  &cmd_key_entry,     NULL,
 };
 
 const struct cmd_entry *cmd_find(const char *name)
@@ -44,6 +47,17 @@ int cmd_usage_error(const struct cmd_entry *e, const char *fmt, ...)
 	va_end(ap);
 	fprintf(stderr, "usage: caseledger %s\n", e->usage);
 	return err_set(ERR_USAGE, "%s", msg);
+}
+
+int cmd_check_not_revoked(struct ledger *l)
+{
+	char why[400];
+	bool revoked;
+	int rc;
+
+	if ((rc = trust_own_revoked(&revoked, l, why, sizeof(why))) < 0)
+		return rc;
+	return revoked ? err_set(ERR_DENIED, "%s", why) : 0;
 }
 
 bool cmd_is_edit(const char *s)

@@ -28,6 +28,8 @@ enum {
 	CMD_LEDGER = 1 << 0,	  /* open the ledger (and its index, caught up) before run */
 	CMD_INDEX = 1 << 1,	  /* needs the index: an index failure fails the command */
 	CMD_NO_CATCH_UP = 1 << 2, /* open the index but leave catching up to the command */
+	CMD_WRITE = 1 << 3,	  /* signs commits: refused while the office's own
+				     certificate is revoked (trust_own_revoked) */
 };
 
 struct cmd_ctx {
@@ -52,7 +54,11 @@ extern const struct cmd_entry cmd_init_entry, cmd_add_entry, cmd_amend_entry, cm
     cmd_find_entry, cmd_blame_entry, cmd_stats_entry, cmd_reindex_entry;
 extern const struct cmd_entry cmd_ca_entry;
 extern const struct cmd_entry cmd_merge_entry, cmd_conflicts_entry, cmd_resolve_entry;
-extern const struct cmd_entry cmd_status_entry, cmd_sync_entry;
+extern const struct cmd_entry cmd_status_entry, cmd_sync_entry, cmd_key_entry;
+
+/* ERR_DENIED with trust_own_revoked's message when the ledger's own certificate is
+ * revoked; 0 otherwise. */
+int cmd_check_not_revoked(struct ledger *l);
 
 /*
  * Send req (a JSON object; "v" is added) to caseledgerd's control socket (socket_path,

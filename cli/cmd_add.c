@@ -186,6 +186,6 @@ const struct cmd_entry cmd_add_entry = {
 	     "\n"
 	     "Prints the new record ids, one per line.",
     .summary = "create records",
-    .flags = CMD_LEDGER,
+    .flags = CMD_LEDGER | CMD_WRITE,
     .run = run,
 };

@@ -211,6 +211,6 @@ const struct cmd_entry cmd_amend_entry = {
 	     "                    the office's scope (default: the office's own)\n"
 	     "  --json            print {\"changed\": […], \"commit\": …}",
     .summary = "change fields of records",
-    .flags = CMD_LEDGER,
+    .flags = CMD_LEDGER | CMD_WRITE,
     .run = run,
 };

@@ -5,6 +5,7 @@
  */
 #include "config.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
@@ -13,6 +14,8 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <openssl/x509v3.h>
 
 #include "cmd.h"
 #include "err.h"
@@ -340,6 +343,104 @@ static int write_in(const char *dir, const char *name, const struct buf *data)
 	return rc;
 }
 
+/*
+ * Issue a new key and certificate per io into OUTDIR out (office.key, office.pem,
+ * ca.pem) and commit the certificate to the trust branch with subject (NULL: "issue
+ * certificate ..."). replaces: the serial of the certificate a rekey replaces, or NULL.
+ */
+static int issue(struct cmd_ctx *ctx, const struct trust_issue_opts *io, const char *out, bool json,
+		 const char *replaces)
+{
+	struct ledger *l = NULL;
+	struct ca ca = {0};
+	struct sig_key *key = NULL;
+	struct trust_cert info = {0};
+	X509 *cert = NULL;
+	struct buf tmp = BUF_INIT, cert_pem = BUF_INIT, ca_pem = BUF_INIT, p = BUF_INIT;
+	struct trust_file file;
+	bool committed = false;
+	json_t *doc = NULL;
+	git_oid id;
+	int rc;
+
+	if ((rc = ledger_open(&l, ctx->dir)) < 0 || (rc = ca_open(&ca, l)) < 0)
+		goto out;
+	if ((rc = out_dir_free(out)) < 0)
+		goto out;
+	if ((rc = buf_printf(&tmp, "%s.issue-XXXXXX", out)) < 0)
+		goto out;
+	if (!mkdtemp(tmp.ptr)) {
+		rc = err_errno(ERR_IO, "cannot create a directory next to '%s'", out);
+		buf_reset(&tmp);
+		goto out;
+	}
+	if ((rc = sig_key_generate(&key)) < 0 ||
+	    (rc = trust_cert_issue(&cert, ca.cert, sig_key_pkey(ca.key), sig_key_pkey(key), io)) <
+		0 ||
+	    (rc = trust_cert_info(&info, cert, ca.cert, ca.city, "the new certificate")) < 0 ||
+	    (rc = trust_pem(&cert_pem, cert)) < 0 || (rc = trust_pem(&ca_pem, ca.cert)) < 0)
+		goto out;
+	if ((rc = util_join(&p, tmp.ptr, "office.key")) < 0 ||
+	    (rc = sig_key_save(key, p.ptr)) < 0 ||
+	    (rc = write_in(tmp.ptr, "office.pem", &cert_pem)) < 0 ||
+	    (rc = write_in(tmp.ptr, "ca.pem", &ca_pem)) < 0 || (rc = util_fsync_dir(tmp.ptr)) < 0)
+		goto out;
+	buf_reset(&p);
+	if ((rc = buf_printf(&p, "certs/%s-%s.pem", info.code, info.serial)) < 0)
+		goto out;
+	file = (struct trust_file){p.ptr, cert_pem.ptr, cert_pem.len};
+	buf_reset(&ca_pem);
+	if (replaces)
+		rc = buf_printf(&ca_pem, "rekey %s office %s: certificate %s replaces %s",
+				office_level_name(info.level), info.code, info.serial, replaces);
+	else
+		rc = buf_printf(&ca_pem, "issue certificate %s to %s office %s%s%s", info.serial,
+				office_level_name(info.level), info.code, *info.name ? " " : "",
+				info.name);
+	if (rc < 0 ||
+	    (rc = trust_commit(&id, l, ca.city, &file, 1, ca_pem.ptr, NULL, ctx->operator)) < 0)
+		goto out;
+	committed = true;
+	if (rename(tmp.ptr, out) < 0) {
+		rc = err_errno(ERR_IO,
+			       "certificate %s is on the trust branch, but its files could "
+			       "not be moved from '%s' to '%s'",
+			       info.serial, tmp.ptr, out);
+		goto out;
+	}
+	buf_reset(&tmp);
+	if (json) {
+		doc = json_pack("{s:s, s:o?, s:s?}", "out", out, "certificate", cert_json(&info),
+				"replaces", replaces);
+		rc = doc ? out_json(doc) : err_set(ERR_NOMEM, "out of memory");
+	} else {
+		char a[TRUST_TIME_MAX], b[TRUST_TIME_MAX];
+
+		trust_time_format(a, info.not_before);
+		trust_time_format(b, info.not_after);
+		printf("issued certificate %s to %s office %s, valid %s to %s%s%s\n"
+		       "wrote %s/office.key, %s/office.pem, %s/ca.pem\n",
+		       info.serial, office_level_name(info.level), info.code, a, b,
+		       replaces ? ", replacing " : "", replaces ? replaces : "", out, out, out);
+		if (replaces)
+			printf("at the office: caseledger key install --from %s\n", out);
+	}
+out:
+	if (tmp.len && !committed)
+		rm_dir(tmp.ptr);
+	json_decref(doc);
+	trust_cert_release(&info);
+	X509_free(cert);
+	sig_key_free(key);
+	ca_release(&ca);
+	ledger_free(l);
+	buf_release(&tmp);
+	buf_release(&cert_pem);
+	buf_release(&ca_pem);
+	buf_release(&p);
+	return rc;
+}
+
 static int run_issue(struct cmd_ctx *ctx, int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -353,17 +454,8 @@ static int run_issue(struct cmd_ctx *ctx, int argc, char **argv)
 	    {0},
 	};
 	struct trust_issue_opts io = {0};
-	struct ledger *l = NULL;
-	struct ca ca = {0};
-	struct sig_key *key = NULL;
-	struct trust_cert info = {0};
-	X509 *cert = NULL;
-	struct buf tmp = BUF_INIT, cert_pem = BUF_INIT, ca_pem = BUF_INIT, p = BUF_INIT;
-	struct trust_file file;
 	const char *out = NULL;
-	bool json = false, committed = false;
-	json_t *doc = NULL;
-	git_oid id;
+	bool json = false;
 	int c, rc;
 
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -402,87 +494,201 @@ static int run_issue(struct cmd_ctx *ctx, int argc, char **argv)
 		return cmd_usage_error(&cmd_ca_entry, "--office CODE and --out DIR are required");
 	if (optind != argc)
 		return cmd_usage_error(&cmd_ca_entry, "ca issue takes no arguments");
-	if ((rc = ledger_open(&l, ctx->dir)) < 0 || (rc = ca_open(&ca, l)) < 0)
-		goto out;
-	if ((rc = out_dir_free(out)) < 0)
-		goto out;
-	if ((rc = buf_printf(&tmp, "%s.issue-XXXXXX", out)) < 0)
-		goto out;
-	if (!mkdtemp(tmp.ptr)) {
-		rc = err_errno(ERR_IO, "cannot create a directory next to '%s'", out);
-		buf_reset(&tmp);
-		goto out;
-	}
-	if ((rc = sig_key_generate(&key)) < 0 ||
-	    (rc = trust_cert_issue(&cert, ca.cert, sig_key_pkey(ca.key), sig_key_pkey(key), &io)) <
-		0 ||
-	    (rc = trust_cert_info(&info, cert, ca.cert, ca.city, "the new certificate")) < 0 ||
-	    (rc = trust_pem(&cert_pem, cert)) < 0 || (rc = trust_pem(&ca_pem, ca.cert)) < 0)
-		goto out;
-	if ((rc = util_join(&p, tmp.ptr, "office.key")) < 0 ||
-	    (rc = sig_key_save(key, p.ptr)) < 0 ||
-	    (rc = write_in(tmp.ptr, "office.pem", &cert_pem)) < 0 ||
-	    (rc = write_in(tmp.ptr, "ca.pem", &ca_pem)) < 0 || (rc = util_fsync_dir(tmp.ptr)) < 0)
-		goto out;
-	buf_reset(&p);
-	if ((rc = buf_printf(&p, "certs/%s-%s.pem", info.code, info.serial)) < 0)
-		goto out;
-	file = (struct trust_file){p.ptr, cert_pem.ptr, cert_pem.len};
-	buf_reset(&ca_pem);
-	if ((rc = buf_printf(&ca_pem, "issue certificate %s to %s office %s%s%s", info.serial,
-			     office_level_name(info.level), info.code, *info.name ? " " : "",
-			     info.name)) < 0 ||
-	    (rc = trust_commit(&id, l, ca.city, &file, 1, ca_pem.ptr, NULL, ctx->operator)) < 0)
-		goto out;
-	committed = true;
-	if (rename(tmp.ptr, out) < 0) {
-		rc = err_errno(ERR_IO,
-			       "certificate %s is on the trust branch, but its files could "
-			       "not be moved from '%s' to '%s'",
-			       info.serial, tmp.ptr, out);
-		goto out;
-	}
-	buf_reset(&tmp);
-	if (json) {
-		doc = json_pack("{s:s, s:o?}", "out", out, "certificate", cert_json(&info));
-		rc = doc ? out_json(doc) : err_set(ERR_NOMEM, "out of memory");
-	} else {
-		char a[TRUST_TIME_MAX], b[TRUST_TIME_MAX];
+	return issue(ctx, &io, out, json, NULL);
+}
 
-		trust_time_format(a, info.not_before);
-		trust_time_format(b, info.not_after);
-		printf("issued certificate %s to %s office %s, valid %s to %s\n"
-		       "wrote %s/office.key, %s/office.pem, %s/ca.pem\n",
-		       info.serial, office_level_name(info.level), info.code, a, b, out, out, out);
+/* --- ca rekey -------------------------------------------------------------------------- */
+
+/* The DNS names and IP addresses in x's subjectAltName, into io (strings in names). */
+static int copy_hosts(struct trust_issue_opts *io, char names[TRUST_HOSTS_MAX][256], X509 *x)
+{
+	GENERAL_NAMES *gens = X509_get_ext_d2i(x, NID_subject_alt_name, NULL, NULL);
+	int i, rc = 0;
+
+	for (i = 0; gens && i < sk_GENERAL_NAME_num(gens); i++) {
+		const GENERAL_NAME *g = sk_GENERAL_NAME_value(gens, i);
+		char *slot = names[io->nhosts];
+
+		if (io->nhosts == TRUST_HOSTS_MAX) {
+			rc = err_set(ERR_INVALID, "the old certificate names more than %d hosts",
+				     TRUST_HOSTS_MAX);
+			break;
+		}
+		if (g->type == GEN_DNS) {
+			int n = ASN1_STRING_length(g->d.dNSName);
+
+			if (n <= 0 || n >= 256)
+				continue;
+			memcpy(slot, ASN1_STRING_get0_data(g->d.dNSName), (size_t)n);
+			slot[n] = '\0';
+		} else if (g->type == GEN_IPADD) {
+			int n = ASN1_STRING_length(g->d.iPAddress);
+			const unsigned char *a = ASN1_STRING_get0_data(g->d.iPAddress);
+
+			if (!inet_ntop(n == 4 ? AF_INET : AF_INET6, a, slot, 256) ||
+			    (n != 4 && n != 16))
+				continue;
+		} else {
+			continue;
+		}
+		io->hosts[io->nhosts++] = slot;
 	}
+	GENERAL_NAMES_free(gens);
+	return rc;
+}
+
+static int run_rekey(struct cmd_ctx *ctx, int argc, char **argv)
+{
+	static const struct option opts[] = {
+	    {"name", required_argument, NULL, 'n'}, {"host", required_argument, NULL, 'H'},
+	    {"days", required_argument, NULL, 'd'}, {"out", required_argument, NULL, 'O'},
+	    {"json", no_argument, NULL, 'j'},	    {0},
+	};
+	static char names[TRUST_HOSTS_MAX][256];
+	struct trust_issue_opts io = {0};
+	struct ledger *l = NULL;
+	struct trust *t = NULL;
+	const struct trust_cert *last = NULL;
+	char replaces[TRUST_SERIAL_MAX];
+	char *name = NULL;
+	const char *out = NULL;
+	bool json = false, hosts_given = false;
+	size_t i;
+	int c, rc;
+
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (c) {
+		case 'n':
+			io.name = optarg;
+			break;
+		case 'H':
+			if (io.nhosts == TRUST_HOSTS_MAX)
+				return cmd_usage_error(&cmd_ca_entry, "at most %d --host",
+						       TRUST_HOSTS_MAX);
+			io.hosts[io.nhosts++] = optarg;
+			hosts_given = true;
+			break;
+		case 'd':
+			if ((rc = parse_days(&io.days, optarg)) < 0)
+				return rc;
+			break;
+		case 'O':
+			out = optarg;
+			break;
+		case 'j':
+			json = true;
+			break;
+		default:
+			return cmd_usage_error(&cmd_ca_entry, "unknown option");
+		}
+	}
+	if (optind + 1 != argc || !out)
+		return cmd_usage_error(&cmd_ca_entry, "give one office code and --out DIR");
+	io.code = argv[optind];
+	if ((rc = office_level(io.code)) < 0)
+		return rc;
+	if ((rc = ledger_open(&l, ctx->dir)) < 0 || (rc = trust_get(&t, l)) < 0)
+		goto out;
+	if (!t) {
+		rc = err_set(ERR_NOTFOUND, "ledger '%s' is standalone: it has no CA (ca.pem)",
+			     l->dir);
+		goto out;
+	}
+	/* the office's latest certificate: its name and hosts carry over */
+	for (i = 0; i < t->ncerts; i++)
+		if (strcmp(t->certs[i].code, io.code) == 0 &&
+		    (!last || t->certs[i].not_before >= last->not_before))
+			last = &t->certs[i];
+	if (!last) {
+		rc = err_set(ERR_NOTFOUND,
+			     "no certificate of office '%s' on the trust branch: use 'ca issue' "
+			     "for a new office",
+			     io.code);
+		goto out;
+	}
+	if (memcmp(last->pub, l->pub, SIG_PUBKEY_LEN) == 0) {
+		rc = err_set(ERR_DENIED,
+			     "office %s is this city ledger, which signs the trust branch; it "
+			     "cannot be rekeyed here",
+			     io.code);
+		goto out;
+	}
+	snprintf(replaces, sizeof(replaces), "%s", last->serial);
+	if (!io.name && *last->name && !(io.name = name = strdup(last->name))) {
+		rc = err_set(ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	if (!hosts_given && (rc = copy_hosts(&io, names, last->x509)) < 0)
+		goto out;
+	ledger_free(l); /* issue opens the ledger itself */
+	l = NULL;
+	rc = issue(ctx, &io, out, json, replaces);
 out:
-	if (tmp.len && !committed)
-		rm_dir(tmp.ptr);
-	json_decref(doc);
-	trust_cert_release(&info);
-	X509_free(cert);
-	sig_key_free(key);
-	ca_release(&ca);
+	free(name);
 	ledger_free(l);
-	buf_release(&tmp);
-	buf_release(&cert_pem);
-	buf_release(&ca_pem);
-	buf_release(&p);
 	return rc;
 }
 
 /* --- ca revoke ------------------------------------------------------------------------- */
+
+struct cutoff_walk {
+	struct trust_revoked_entry *e;
+	struct ledger *l;
+	size_t cap;
+};
+
+static int cutoff_add(const char *refname, void *payload)
+{
+	struct cutoff_walk *w = payload;
+	struct trust_revoked_entry *e = w->e;
+	const char *branch = refname + strlen("refs/heads/");
+	struct trust_cutoff *grown;
+
+	if (strncmp(refname, "refs/heads/", 11) != 0 || strcmp(branch, "trust") == 0 ||
+	    office_level(branch) < 0 || !office_in_scope(e->office, branch)) {
+		err_clear();
+		return 0;
+	}
+	if (e->ncutoffs == w->cap) {
+		w->cap = w->cap ? 2 * w->cap : 8;
+		if (!(grown = realloc(e->cutoffs, w->cap * sizeof(*grown))))
+			return err_set(ERR_NOMEM, "out of memory");
+		e->cutoffs = grown;
+	}
+	if (git_reference_name_to_id(&e->cutoffs[e->ncutoffs].head, w->l->repo, refname) < 0)
+		return err_git(ERR_IO, "cannot read branch '%s'", branch);
+	snprintf(e->cutoffs[e->ncutoffs].branch, sizeof(e->cutoffs[0].branch), "%s", branch);
+	e->ncutoffs++;
+	return 0;
+}
+
+/*
+ * The cut-offs of e: this (the city's) ledger's head of every branch within the revoked
+ * office's scope — every branch its key could have written. A branch the city does not
+ * hold gets none: nothing of it is accepted.
+ */
+static int take_cutoffs(struct trust_revoked_entry *e, struct ledger *l)
+{
+	struct cutoff_walk w = {e, l, 0};
+	int rc = git_reference_foreach_name(l->repo, cutoff_add, &w);
+
+	if (rc < 0 && !*err_msg())
+		rc = err_git(ERR_IO, "cannot list the branches of '%s'", l->dir);
+	return rc;
+}
 
 static int run_revoke(struct cmd_ctx *ctx, int argc, char **argv)
 {
 	static const struct option opts[] = {
 	    {"reason", required_argument, NULL, 'r'}, {"json", no_argument, NULL, 'j'}, {0}};
 	struct trust_revocation add[64];
+	struct trust_revoked_entry entry[64];
+	struct buf text[64], paths[64];
+	struct trust_file files[65];
 	struct ledger *l = NULL;
 	struct trust *t = NULL;
 	struct ca ca = {0};
 	struct buf old = BUF_INIT, crl = BUF_INIT, subject = BUF_INIT;
-	struct trust_file file;
 	const char *reason = NULL, *which;
 	json_t *doc = NULL, *list = NULL;
 	bool json = false, by_code;
@@ -491,6 +697,11 @@ static int run_revoke(struct cmd_ctx *ctx, int argc, char **argv)
 	git_oid id;
 	int c, rc;
 
+	memset(entry, 0, sizeof(entry));
+	for (i = 0; i < 64; i++) {
+		buf_init(&text[i], 0);
+		buf_init(&paths[i], 0);
+	}
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		if (c == 'r')
 			reason = optarg;
@@ -530,8 +741,14 @@ static int run_revoke(struct cmd_ctx *ctx, int argc, char **argv)
 			goto out;
 		}
 		add[n].serial = tc->serial;
-		add[n++].when = now;
-		json_array_append_new(list, json_string(tc->serial));
+		add[n].when = now;
+		snprintf(entry[n].serial, sizeof(entry[n].serial), "%s", tc->serial);
+		snprintf(entry[n].office, sizeof(entry[n].office), "%s", tc->code);
+		entry[n].revoked_at = now;
+		entry[n].reason = (char *)reason;
+		if ((rc = take_cutoffs(&entry[n], l)) < 0)
+			goto out;
+		n++;
 	}
 	if (n == 0) {
 		rc = err_set(ERR_NOTFOUND, "no unrevoked certificate %s '%s' on the trust branch",
@@ -547,17 +764,46 @@ static int run_revoke(struct cmd_ctx *ctx, int argc, char **argv)
 	if ((rc = buf_printf(&subject, "revoke %zu certificate%s of %s", n, n == 1 ? "" : "s",
 			     which)) < 0)
 		goto out;
-	file = (struct trust_file){"crl.pem", crl.ptr, crl.len};
-	if ((rc = trust_commit(&id, l, ca.city, &file, 1, subject.ptr, reason, ctx->operator)) < 0)
+	files[0] = (struct trust_file){"crl.pem", crl.ptr, crl.len};
+	for (i = 0; i < n; i++) {
+		if ((rc = trust_revoked_encode(&text[i], &entry[i])) < 0 ||
+		    (rc = buf_printf(&paths[i], "revoked/%s.json", entry[i].serial)) < 0)
+			goto out;
+		files[i + 1] = (struct trust_file){paths[i].ptr, text[i].ptr, text[i].len};
+	}
+	if ((rc = trust_commit(&id, l, ca.city, files, n + 1, subject.ptr, reason, ctx->operator)) <
+	    0)
 		goto out;
+	for (i = 0; i < n; i++) {
+		json_t *cut = json_object();
+		size_t k;
+
+		for (k = 0; cut && k < entry[i].ncutoffs; k++)
+			json_object_set_new(
+			    cut, entry[i].cutoffs[k].branch,
+			    json_string(git_oid_tostr_s(&entry[i].cutoffs[k].head)));
+		json_array_append_new(
+		    list, json_pack("{s:s, s:o?}", "serial", entry[i].serial, "cutoffs", cut));
+		if (json)
+			continue;
+		printf("revoked certificate %s of office %s\n", entry[i].serial, entry[i].office);
+		for (k = 0; k < entry[i].ncutoffs; k++)
+			printf("  cut-off %s on branch %s\n",
+			       git_oid_tostr_s(&entry[i].cutoffs[k].head),
+			       entry[i].cutoffs[k].branch);
+		if (!entry[i].ncutoffs)
+			printf("  no branch of it on this ledger: nothing it signed is accepted\n");
+	}
 	if (json) {
 		doc = json_pack("{s:O, s:s}", "revoked", list, "commit", git_oid_tostr_s(&id));
 		rc = doc ? out_json(doc) : err_set(ERR_NOMEM, "out of memory");
-	} else {
-		for (i = 0; i < n; i++)
-			printf("revoked certificate %s\n", add[i].serial);
 	}
 out:
+	for (i = 0; i < 64; i++) {
+		free(entry[i].cutoffs);
+		buf_release(&text[i]);
+		buf_release(&paths[i]);
+	}
 	json_decref(doc);
 	json_decref(list);
 	ca_release(&ca);
@@ -625,13 +871,15 @@ static int run(struct cmd_ctx *ctx, int argc, char **argv)
 {
 	if (argc < 2)
 		return cmd_usage_error(&cmd_ca_entry,
-				       "give a subcommand: init, issue, revoke, list");
+				       "give a subcommand: init, issue, revoke, rekey, list");
 	if (strcmp(argv[1], "init") == 0)
 		return run_init(ctx, argc - 1, argv + 1);
 	if (strcmp(argv[1], "issue") == 0)
 		return run_issue(ctx, argc - 1, argv + 1);
 	if (strcmp(argv[1], "revoke") == 0)
 		return run_revoke(ctx, argc - 1, argv + 1);
+	if (strcmp(argv[1], "rekey") == 0)
+		return run_rekey(ctx, argc - 1, argv + 1);
 	if (strcmp(argv[1], "list") == 0)
 		return run_list(ctx, argc - 1, argv + 1);
 	return cmd_usage_error(&cmd_ca_entry, "no subcommand 'ca %s'", argv[1]);
@@ -644,6 +892,8 @@ const struct cmd_entry cmd_ca_entry = {
 	     "       caseledger ca issue --office CODE [--name NAME] [--host H]... [--days N]\n"
 	     "          [--not-before TIME] --out OUTDIR [--json]\n"
 	     "       caseledger ca revoke CODE|SERIAL --reason TEXT [--json]\n"
+	     "       caseledger ca rekey CODE --out OUTDIR [--name NAME] [--host H]...\n"
+	     "          [--days N] [--json]\n"
 	     "       caseledger ca list [--json]\n"
 	     "\n"
 	     "  init     create the city's ledger in DIR with a new CA (DIR/ca.key, mode 0600,\n"
@@ -652,7 +902,13 @@ const struct cmd_entry cmd_ca_entry = {
 	     "           OUTDIR/office.key (0600), office.pem, ca.pem for 'caseledger init\n"
 	     "           --credentials OUTDIR' and adds the certificate to the trust branch\n"
 	     "  revoke   put every certificate of office CODE, or the one with SERIAL, on the\n"
-	     "           revocation list: nothing signed at or after now is accepted from it\n"
+	     "           revocation list, with its cut-offs (revoked/SERIAL.json): this\n"
+	     "           ledger's head of every branch in the office's scope. Commits in that\n"
+	     "           history stay valid everywhere; anything else the key signs is refused\n"
+	     "  rekey    (in the city ledger) a new key and certificate for office CODE, which\n"
+	     "           continues its branch: name and hosts as its latest certificate unless\n"
+	     "           given; the office installs it with 'caseledger key install --from\n"
+	     "           OUTDIR'. Before or after revoking the old one (typical: revoke, rekey)\n"
 	     "  list     the certificates this ledger knows, with validity and revocation\n"
 	     "  --days N        certificate validity (default 730; CA: --ca-days, 3650)\n"
 	     "  --not-before T  start of validity: epoch seconds, YYYY-MM-DD or\n"

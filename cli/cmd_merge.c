@@ -105,6 +105,6 @@ const struct cmd_entry cmd_merge_entry = {
 	     "  --json         print {\"outcome\", \"head\", \"tree\", \"bases\",\n"
 	     "                 \"merged_records\", \"conflicts\", \"discarded\", \"notes\"}",
     .summary = "merge another copy of the branch, record by record",
-    .flags = CMD_LEDGER,
+    .flags = CMD_LEDGER | CMD_WRITE,
     .run = run,
 };

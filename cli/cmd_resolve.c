@@ -214,6 +214,6 @@ const struct cmd_entry cmd_resolve_entry = {
 	"  The record is amended and the conflict marked resolved in one signed commit;\n"
 	"  the change follows the usual rules (workflow transitions, role rules).",
     .summary = "settle a conflict: amend the record and close the conflict",
-    .flags = CMD_LEDGER,
+    .flags = CMD_LEDGER | CMD_WRITE,
     .run = run,
 };

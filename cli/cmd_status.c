@@ -145,6 +145,8 @@ static int run(struct cmd_ctx *ctx, int argc, char **argv)
 		       str_or(rep, "office", "?"),
 		       (long long)json_integer_value(json_object_get(rep, "pid")),
 		       str_or(rep, "listen", "-"), str_or(rep, "parent", "-"));
+		if (json_string_value(json_object_get(rep, "revoked")))
+			printf("REVOKED: %s\n", str_or(rep, "revoked", ""));
 		cmd_print_branches(json_object_get(rep, "branches"));
 	}
 out:

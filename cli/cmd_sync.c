@@ -236,6 +236,17 @@ static int run(struct cmd_ctx *ctx, int argc, char **argv)
 		rc = cmd_usage_error(&cmd_sync_entry, "sync takes no arguments");
 		goto out;
 	}
+	/* a revoked office says so at once, before asking anyone */
+	{
+		struct ledger *own = NULL;
+
+		rc = ledger_open(&own, ctx->dir) == 0 ? cmd_check_not_revoked(own) : 0;
+		if (rc == 0)
+			err_clear(); /* no ledger here: the daemon's config names it */
+		ledger_free(own);
+		if (rc < 0)
+			goto out;
+	}
 	here = config || conf.parent;
 	if (!here) {
 		if (!(req = json_pack("{s:s, s:b}", "cmd", "sync", "wait", wait))) {

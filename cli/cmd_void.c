@@ -91,6 +91,6 @@ const struct cmd_entry cmd_void_entry = {
 	     "  --reason TEXT   why the record is void (required; kept in the record)\n"
 	     "  --json          print {\"voided\": …, \"commit\": …}",
     .summary = "mark a record void (nothing is deleted)",
-    .flags = CMD_LEDGER,
+    .flags = CMD_LEDGER | CMD_WRITE,
     .run = run,
 };

@@ -169,6 +169,9 @@ static int run(int argc, char **argv, struct cmd_ctx *ctx)
 	}
 	if ((e->flags & CMD_LEDGER) && (rc = ledger_open(&ctx->ledger, ctx->dir)) < 0)
 		return rc;
+	if ((e->flags & CMD_LEDGER) && (e->flags & CMD_WRITE) &&
+	    (rc = cmd_check_not_revoked(ctx->ledger)) < 0)
+		return rc;
 	if ((e->flags & CMD_LEDGER) && (rc = index_ready(ctx, e)) < 0)
 		return rc;
 	optind = 0;

@@ -12,6 +12,7 @@
 #include <event2/event.h>
 #include <jansson.h>
 
+#include "ledger.h"
 #include "office.h"
 #include "xfer.h"
 
@@ -79,6 +80,13 @@ int dmn_sync_start(struct dmn_sync **out, struct dmn *d);
  * the round's result (a JSON object, borrowed). */
 void dmn_sync_request(struct dmn_sync *s, void (*done)(json_t *result, void *payload),
 		      void *payload);
+/*
+ * Look at the ledger's trust branch and key: when either changed since the last look (or
+ * at the first), note whether the office's own certificate is revoked (trust_own_revoked)
+ * and log it at once; dmn_sync_status reports it as "revoked". Called at start and after
+ * each round.
+ */
+void dmn_sync_note_trust(struct dmn_sync *s, struct ledger *l);
 /* The status of every branch with the parent (new reference). */
 json_t *dmn_sync_status(struct dmn_sync *s);
 void dmn_sync_free(struct dmn_sync *s);

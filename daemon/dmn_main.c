@@ -184,6 +184,7 @@ int main(int argc, char **argv)
 	}
 	if ((rc = dmn_ctl_start(&d.ctl, &d)) < 0 || (rc = dmn_sync_start(&d.sync, &d)) < 0)
 		goto out;
+	dmn_sync_note_trust(d.sync, l); /* a revoked office says so at start */
 	for (i = 0; i < 3; i++) {
 		if (!(sigs[i] = evsignal_new(d.base, signums[i], on_signal, &d)) ||
 		    evsignal_add(sigs[i], NULL) < 0) {

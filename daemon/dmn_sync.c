@@ -18,6 +18,7 @@
 #include "ledger.h"
 #include "sync.h"
 #include "tls.h"
+#include "trust.h"
 #include "util.h"
 
 struct waiter {
@@ -39,6 +40,11 @@ struct dmn_sync {
 	json_t *branches;	 /* branch -> status object */
 	json_t *last;		 /* the last round's summary */
 	struct event *done_ev;
+	bool trust_seen; /* trust_head is the trust branch last looked at */
+	bool trust_had_branch;
+	git_oid trust_head;
+	unsigned char pub[SIG_PUBKEY_LEN]; /* the office key last looked at */
+	char revoked[400];		   /* trust_own_revoked's message, "" when not revoked */
 };
 
 static void iso_now(char out[UTIL_ISO_MAX])
@@ -100,6 +106,49 @@ static void round_each(const char *branch, const struct sync_branch_result *r, s
 	pthread_mutex_unlock(&rd->s->mu);
 }
 
+void dmn_sync_note_trust(struct dmn_sync *s, struct ledger *l)
+{
+	char why[sizeof(s->revoked)] = "";
+	bool has, revoked = false;
+	git_oid head;
+	int rc;
+
+	rc = git_reference_name_to_id(&head, l->repo, TRUST_REF);
+	has = rc == 0;
+	pthread_mutex_lock(&s->mu);
+	if (s->trust_seen && has == s->trust_had_branch &&
+	    (!has || git_oid_equal(&head, &s->trust_head)) &&
+	    memcmp(s->pub, l->pub, SIG_PUBKEY_LEN) == 0) {
+		pthread_mutex_unlock(&s->mu);
+		return;
+	}
+	pthread_mutex_unlock(&s->mu);
+	if (trust_own_revoked(&revoked, l, why, sizeof(why)) < 0) {
+		dmn_log(DMN_LOG_WARN, "cannot read the trust of office %s: %s", l->office,
+			err_msg());
+		err_clear();
+		return;
+	}
+	pthread_mutex_lock(&s->mu);
+	s->trust_seen = true;
+	s->trust_had_branch = has;
+	memcpy(s->pub, l->pub, SIG_PUBKEY_LEN);
+	if (has)
+		git_oid_cpy(&s->trust_head, &head);
+	if (revoked)
+		dmn_log(DMN_LOG_ERROR,
+			"%s; caseledgerd pushes and merges nothing until a new key "
+			"is installed (caseledger key install)",
+			why);
+	else if (s->revoked[0])
+		dmn_log(DMN_LOG_INFO,
+			"office %s signs with a new key whose certificate is not "
+			"revoked: syncing as usual",
+			l->office);
+	snprintf(s->revoked, sizeof(s->revoked), "%s", revoked ? why : "");
+	pthread_mutex_unlock(&s->mu);
+}
+
 /* One round: every branch. Returns the summary (new reference). */
 static json_t *run_round(struct dmn_sync *s)
 {
@@ -132,6 +181,7 @@ static json_t *run_round(struct dmn_sync *s)
 		if ((rc = tls_client_register(&tc)) < 0 || (rc = ledger_open(&l, c.ledger)) < 0)
 			goto out;
 		rc = sync_round(&nfailed, l, &peer, round_each, &rd);
+		dmn_sync_note_trust(s, l);
 	}
 out:
 	sum = json_pack("{s:b, s:s, s:o}", "ok", rc == 0 && nfailed == 0, "time", when, "branches",
@@ -274,8 +324,9 @@ json_t *dmn_sync_status(struct dmn_sync *s)
 	json_object_foreach (s->branches, k, v) {
 		json_array_append_new(list, json_deep_copy(v));
 	}
-	o = json_pack("{s:o, s:I, s:O?}", "branches", list, "failures", (json_int_t)s->failures,
-		      "last_round", s->last);
+	o = json_pack("{s:o, s:I, s:O?, s:s?}", "branches", list, "failures",
+		      (json_int_t)s->failures, "last_round", s->last, "revoked",
+		      s->revoked[0] ? s->revoked : NULL);
 	pthread_mutex_unlock(&s->mu);
 	return o;
 }

@@ -24,6 +24,7 @@
 #include "record.h"
 #include "sync.h"
 #include "tls.h"
+#include "trust.h"
 #include "verify.h"
 
 int sync_round(size_t *nfailed, struct ledger *l, const struct sync_peer *p, sync_each_fn each,
@@ -955,6 +956,16 @@ static int sync_once(struct sync_branch_result *res, struct ledger *l, const str
 	if (has_local && has_remote &&
 	    git_graph_ahead_behind(&ahead, &behind, l->repo, &local, &remote) < 0)
 		return err_git(ERR_IO, "cannot compare branch '%s' with '%s'", branch, p->url);
+	/* a revoked office may still fast-forward, but signs and pushes nothing */
+	if (strcmp(branch, "trust") != 0 && has_local && (ahead > 0 || !has_remote)) {
+		char why[400];
+		bool revoked;
+
+		if ((rc = trust_own_revoked(&revoked, l, why, sizeof(why))) < 0)
+			return rc;
+		if (revoked)
+			return err_set(ERR_DENIED, "%s", why);
+	}
 	if (!has_local && has_remote) {
 		if ((rc = ledger_ref_cas(l, ref, NULL, &remote)) < 0)
 			return rc;

@@ -346,6 +346,7 @@ static int check_trust_file(struct vc *v, const git_diff_delta *d)
 {
 	const char *path = d->new_file.path;
 	struct trust_cert info;
+	struct trust_revoked_entry re;
 	struct schema *s = NULL;
 	git_blob *b = NULL;
 	X509 *x = NULL;
@@ -359,11 +360,13 @@ static int check_trust_file(struct vc *v, const git_diff_delta *d)
 	if (d->new_file.mode != GIT_FILEMODE_BLOB ||
 	    (strcmp(path, "ca.pem") && strcmp(path, "crl.pem") && strcmp(path, "schema.ini") &&
 	     !(strncmp(path, "certs/", 6) == 0 && !strchr(path + 6, '/') && n > 10 &&
-	       strcmp(path + n - 4, ".pem") == 0)))
+	       strcmp(path + n - 4, ".pem") == 0) &&
+	     !(strncmp(path, "revoked/", 8) == 0 && !strchr(path + 8, '/') && n > 13 &&
+	       strcmp(path + n - 5, ".json") == 0)))
 		return deny(
 		    v, VERIFY_INVALID, "trust",
 		    "'%s' does not belong on the trust branch (ca.pem, crl.pem, schema.ini, "
-		    "certs/*.pem)",
+		    "certs/*.pem, revoked/*.json)",
 		    path);
 	if (git_blob_lookup(&b, v->l->repo, &d->new_file.id) < 0)
 		return err_git(ERR_IO, "cannot read '%s' on the trust branch", path);
@@ -382,6 +385,27 @@ static int check_trust_file(struct vc *v, const git_diff_delta *d)
 			rc = deny(v, VERIFY_INVALID, "trust", "%s", err_msg());
 		else
 			trust_cert_release(&info);
+	} else if (strncmp(path, "revoked/", 8) == 0) {
+		/* the cut-offs of one revoked certificate, named by its serial */
+		if (trust_revoked_parse(&re, data, len, path) < 0) {
+			rc = deny(v, VERIFY_INVALID, "trust", "%s", err_msg());
+		} else {
+			size_t k;
+
+			if (strlen(re.serial) + 13 != n ||
+			    strncmp(path + 8, re.serial, n - 13) != 0)
+				rc = deny(v, VERIFY_INVALID, "trust",
+					  "%s names serial %s, not its file name", path, re.serial);
+			for (k = 0; rc == 0 && k < v->trust->ncerts; k++)
+				if (strcmp(v->trust->certs[k].serial, re.serial) == 0 &&
+				    strcmp(v->trust->certs[k].code, re.office) != 0)
+					rc = deny(v, VERIFY_INVALID, "trust",
+						  "%s names office %s, but certificate %s is of "
+						  "office %s",
+						  path, re.office, re.serial,
+						  v->trust->certs[k].code);
+			trust_revoked_release(&re);
+		}
 	}
 	/* crl.pem: its signature is checked whenever the trust is loaded */
 	err_clear();
@@ -640,8 +664,7 @@ int verify_commit(struct verify_result *out, struct ledger *l, const char *branc
 
 	memset(out, 0, sizeof(*out));
 	git_oid_tostr(out->commit, sizeof(out->commit), commit);
-	if ((rc = history_check_sig_flags(
-		 &sig, l, commit, (flags & VERIFY_INCOMING) ? TRUST_STRICT_REVOCATION : 0)) < 0)
+	if ((rc = history_check_sig_branch(&sig, l, commit, branch)) < 0)
 		return rc;
 	snprintf(out->fingerprint, sizeof(out->fingerprint), "%s", sig.fingerprint);
 	snprintf(out->signer, sizeof(out->signer), "%s", sig.signer);

@@ -124,28 +124,41 @@ static bool key_trusted(struct ledger *l, const unsigned char pub[SIG_PUBKEY_LEN
 
 int history_check_sig(struct history_sig *out, struct ledger *l, const git_oid *commit)
 {
-	return history_check_sig_flags(out, l, commit, 0);
+	return history_check_sig_branch(out, l, commit, NULL);
 }
 
-/* A key the ledger's trust certifies for the commit's time. */
+/*
+ * A key the ledger's trust certifies for the commit's time; a revoked certificate's only
+ * for the history the city accepted from it (its cut-off on branch, or on any branch
+ * when branch is NULL).
+ */
 static int cert_trusted(struct history_sig *out, struct ledger *l, struct trust *t,
 			const git_oid *commit, const unsigned char pub[SIG_PUBKEY_LEN],
-			unsigned flags)
+			const char *branch)
 {
 	static const char *const rules[] = {"", "certificate", "validity", "revocation"};
 	const struct trust_cert *cert;
 	enum trust_verdict v;
 	git_commit *c = NULL;
-	char why[200];
+	bool accepted;
+	char why[400];
+	int rc;
 
 	if (git_commit_lookup(&c, l->repo, commit) < 0)
 		return err_git(ERR_IO, "cannot read commit %s", git_oid_tostr_s(commit));
-	v = trust_signer(&cert, t, pub, (int64_t)git_commit_committer(c)->when.time, flags, why,
+	v = trust_signer(&cert, t, pub, (int64_t)git_commit_committer(c)->when.time, why,
 			 sizeof(why));
 	git_commit_free(c);
 	if (cert) {
 		snprintf(out->signer, sizeof(out->signer), "%s", cert->code);
 		out->not_after = cert->not_after;
+	}
+	if (v == TRUST_REVOKED) {
+		if ((rc = trust_cutoff_accepts(&accepted, cert, l->repo, commit, branch, why,
+					       sizeof(why))) < 0)
+			return rc;
+		if (accepted)
+			v = TRUST_OK;
 	}
 	if (v == TRUST_OK) {
 		out->status = HISTORY_SIG_GOOD;
@@ -158,8 +171,8 @@ static int cert_trusted(struct history_sig *out, struct ledger *l, struct trust 
 	return 0;
 }
 
-int history_check_sig_flags(struct history_sig *out, struct ledger *l, const git_oid *commit,
-			    unsigned flags)
+int history_check_sig_branch(struct history_sig *out, struct ledger *l, const git_oid *commit,
+			     const char *branch)
 {
 	git_buf sig = GIT_BUF_INIT, data = GIT_BUF_INIT;
 	unsigned char pub[SIG_PUBKEY_LEN];
@@ -191,7 +204,7 @@ int history_check_sig_flags(struct history_sig *out, struct ledger *l, const git
 	if ((rc = trust_get(&t, l)) < 0)
 		goto out;
 	if (t) {
-		rc = cert_trusted(out, l, t, commit, pub, flags);
+		rc = cert_trusted(out, l, t, commit, pub, branch);
 		goto out;
 	}
 	if (!key_trusted(l, pub, out->signer)) {

@@ -47,17 +47,22 @@ struct history_info {
 int history_info(struct history_info *out, git_commit *c);
 void history_info_release(struct history_info *info);
 
-/* Check a commit's SSHSIG against the keys this ledger trusts. Fills out; returns 0
- * whatever the verdict (errors only for I/O). */
-int history_check_sig(struct history_sig *out, struct ledger *l, const git_oid *commit);
+/*
+ * Check a commit's SSHSIG against the keys this ledger trusts, for branch. Fills out;
+ * returns 0 whatever the verdict (errors only for I/O). A standalone ledger (no
+ * DIR/ca.pem) trusts only its own key; a ledger in the city's trust accepts a key whose
+ * certificate from the CA is valid at the commit's committer time and not revoked, and
+ * a revoked certificate's key only for the commits in the history the city accepted
+ * from it (trust.h: the cut-off of branch, or an ancestor of it).
+ */
+int history_check_sig_branch(struct history_sig *out, struct ledger *l, const git_oid *commit,
+			     const char *branch);
 
 /*
- * The same with flags (trust.h: TRUST_STRICT_REVOCATION). A standalone ledger (no
- * DIR/ca.pem) trusts only its own key; a ledger in the city's trust accepts a key whose
- * certificate from the CA is valid at the commit's committer time and not revoked then.
+ * The same without a branch (log, show, history_verify_all): a revoked certificate's
+ * commit is accepted when it lies in the accepted history of any of its cut-offs.
  */
-int history_check_sig_flags(struct history_sig *out, struct ledger *l, const git_oid *commit,
-			    unsigned flags);
+int history_check_sig(struct history_sig *out, struct ledger *l, const git_oid *commit);
 
 /* "good", "unsigned", "bad", "untrusted" */
 const char *history_sig_name(enum history_sig_status s);

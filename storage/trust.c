@@ -417,6 +417,10 @@ void trust_cert_release(struct trust_cert *c)
 		return;
 	X509_free(c->x509);
 	free(c->name);
+	for (size_t i = 0; c->accepted && i < c->ncutoffs; i++)
+		free(c->accepted[i].ids);
+	free(c->accepted);
+	free(c->cutoffs);
 	memset(c, 0, sizeof(*c));
 }
 
@@ -585,6 +589,150 @@ out:
 	return rc;
 }
 
+/* --- revocation entries (revoked/<serial>.json) --------------------------------------- */
+
+static int parse_iso(int64_t *out, const char *s)
+{
+	struct tm tm = {0};
+	const char *end = strptime(s, "%Y-%m-%dT%H:%M:%SZ", &tm);
+
+	if (!end || *end)
+		return -1;
+	*out = (int64_t)timegm(&tm);
+	return 0;
+}
+
+static int cutoff_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct trust_cutoff *)a)->branch,
+		      ((const struct trust_cutoff *)b)->branch);
+}
+
+int trust_revoked_encode(struct buf *out, const struct trust_revoked_entry *e)
+{
+	char when[TRUST_TIME_MAX], hex[GIT_OID_HEXSZ + 1];
+	json_t *doc = NULL, *cut = json_object();
+	size_t i;
+	int rc = 0;
+
+	for (i = 0; cut && i < e->ncutoffs; i++)
+		if (json_object_set_new(
+			cut, e->cutoffs[i].branch,
+			json_string(git_oid_tostr(hex, sizeof(hex), &e->cutoffs[i].head))) < 0)
+			break;
+	trust_time_format(when, e->revoked_at);
+	if (!cut || i < e->ncutoffs ||
+	    !(doc = json_pack("{s:O, s:s, s:s, s:s, s:s}", "cutoffs", cut, "office", e->office,
+			      "reason", e->reason ? e->reason : "", "revoked_at", when, "serial",
+			      e->serial)))
+		rc = err_set(ERR_NOMEM, "out of memory");
+	else
+		rc = record_encode(out, doc);
+	json_decref(cut);
+	json_decref(doc);
+	return rc;
+}
+
+void trust_revoked_release(struct trust_revoked_entry *e)
+{
+	if (!e)
+		return;
+	free(e->reason);
+	free(e->cutoffs);
+	memset(e, 0, sizeof(*e));
+}
+
+static bool is_hex(const char *s, size_t n)
+{
+	return strlen(s) == n && strspn(s, "0123456789abcdef") == n;
+}
+
+int trust_revoked_parse(struct trust_revoked_entry *out, const char *data, size_t len,
+			const char *what)
+{
+	static const char *const keys[] = {"cutoffs", "office", "reason", "revoked_at", "serial"};
+	json_t *doc = NULL, *cut, *v;
+	const char *serial, *office, *reason, *when, *branch;
+	size_t i;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	if ((rc = record_decode(&doc, data, len, true, what)) < 0)
+		return rc;
+	for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+		if (!json_object_get(doc, keys[i])) {
+			rc = err_set(ERR_INVALID, "%s: no '%s'", what, keys[i]);
+			goto out;
+		}
+	if (json_object_size(doc) != sizeof(keys) / sizeof(keys[0])) {
+		rc = err_set(ERR_INVALID,
+			     "%s: unknown keys (only cutoffs, office, reason, revoked_at, serial)",
+			     what);
+		goto out;
+	}
+	serial = json_string_value(json_object_get(doc, "serial"));
+	office = json_string_value(json_object_get(doc, "office"));
+	reason = json_string_value(json_object_get(doc, "reason"));
+	when = json_string_value(json_object_get(doc, "revoked_at"));
+	cut = json_object_get(doc, "cutoffs");
+	if (!serial || !*serial || strlen(serial) >= TRUST_SERIAL_MAX ||
+	    strspn(serial, "0123456789abcdef") != strlen(serial)) {
+		rc = err_set(ERR_INVALID, "%s: 'serial' must be a lower-case hex serial", what);
+		goto out;
+	}
+	if (!office || office_level(office) < 0) {
+		err_clear();
+		rc = err_set(ERR_INVALID, "%s: 'office' must be an office code", what);
+		goto out;
+	}
+	if (!reason || !when || parse_iso(&out->revoked_at, when) < 0) {
+		rc = err_set(ERR_INVALID,
+			     "%s: 'reason' must be text and 'revoked_at' a time "
+			     "YYYY-MM-DDTHH:MM:SSZ",
+			     what);
+		goto out;
+	}
+	if (!json_is_object(cut)) {
+		rc = err_set(ERR_INVALID, "%s: 'cutoffs' must map branches to commit ids", what);
+		goto out;
+	}
+	snprintf(out->serial, sizeof(out->serial), "%s", serial);
+	snprintf(out->office, sizeof(out->office), "%s", office);
+	if (!(out->reason = strdup(reason)) ||
+	    (json_object_size(cut) &&
+	     !(out->cutoffs = calloc(json_object_size(cut), sizeof(*out->cutoffs))))) {
+		rc = err_set(ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	json_object_foreach (cut, branch, v) {
+		struct trust_cutoff *c = &out->cutoffs[out->ncutoffs];
+		const char *id = json_string_value(v);
+
+		if (office_level(branch) < 0 || !office_in_scope(office, branch)) {
+			err_clear();
+			rc = err_set(ERR_INVALID,
+				     "%s: cut-off branch '%s' is not within the scope of office %s",
+				     what, branch, office);
+			goto out;
+		}
+		if (!id || !is_hex(id, GIT_OID_HEXSZ) || git_oid_fromstr(&c->head, id) < 0) {
+			rc = err_set(ERR_INVALID,
+				     "%s: the cut-off of branch '%s' must be a 40-hex commit id",
+				     what, branch);
+			goto out;
+		}
+		snprintf(c->branch, sizeof(c->branch), "%s", branch);
+		out->ncutoffs++;
+	}
+	if (out->ncutoffs > 1)
+		qsort(out->cutoffs, out->ncutoffs, sizeof(*out->cutoffs), cutoff_cmp);
+out:
+	json_decref(doc);
+	if (rc < 0)
+		trust_revoked_release(out);
+	return rc;
+}
+
 /* --- what a ledger trusts ----------------------------------------------------------- */
 
 void trust_free(struct trust *t)
@@ -680,6 +828,69 @@ out:
 	return rc;
 }
 
+/*
+ * revoked/<serial>.json: the cut-offs of each revoked certificate. An entry for a
+ * certificate the CRL does not revoke is ignored (the CRL decides what is revoked). A
+ * malformed entry is skipped, which can only accept less: its certificate keeps no
+ * history (verify_commit refuses the trust commit that wrote it, rule 'trust').
+ */
+static int load_cutoffs(struct trust *t, git_repository *repo, git_tree *tree)
+{
+	git_tree_entry *de = NULL;
+	git_tree *dir = NULL;
+	struct trust_revoked_entry e;
+	char what[80];
+	size_t i, j;
+	int rc = git_tree_entry_bypath(&de, tree, "revoked");
+
+	if (rc == GIT_ENOTFOUND)
+		return 0;
+	if (rc < 0 || git_tree_lookup(&dir, repo, git_tree_entry_id(de)) < 0) {
+		rc = err_git(ERR_IO, "cannot read revoked/ on the trust branch");
+		goto out;
+	}
+	for (i = 0; i < git_tree_entrycount(dir); i++) {
+		const git_tree_entry *fe = git_tree_entry_byindex(dir, i);
+		const char *name = git_tree_entry_name(fe);
+		git_blob *b = NULL;
+		size_t n = strlen(name);
+
+		snprintf(what, sizeof(what), "revoked/%s on the trust branch", name);
+		if (git_blob_lookup(&b, repo, git_tree_entry_id(fe)) < 0) {
+			rc = err_git(ERR_INVALID, "cannot read %s", what);
+			goto out;
+		}
+		rc = trust_revoked_parse(&e, git_blob_rawcontent(b), (size_t)git_blob_rawsize(b),
+					 what);
+		git_blob_free(b);
+		if (rc == ERR_NOMEM)
+			goto out;
+		rc = 0;
+		err_clear();
+		if (n != strlen(e.serial) + 5 || strncmp(name, e.serial, n - 5) != 0 ||
+		    strcmp(name + n - 5, ".json") != 0) {
+			trust_revoked_release(&e);
+			continue;
+		}
+		for (j = 0; j < t->ncerts; j++) {
+			struct trust_cert *c = &t->certs[j];
+
+			if (strcmp(c->serial, e.serial) != 0 || strcmp(c->code, e.office) != 0 ||
+			    !c->revoked_at || c->cutoffs)
+				continue;
+			c->cutoffs = e.cutoffs;
+			c->ncutoffs = e.ncutoffs;
+			e.cutoffs = NULL;
+			e.ncutoffs = 0;
+		}
+		trust_revoked_release(&e);
+	}
+out:
+	git_tree_free(dir);
+	git_tree_entry_free(de);
+	return rc;
+}
+
 static int load_branch(struct trust *t, struct ledger *l, const git_oid *head)
 {
 	git_commit *c = NULL;
@@ -737,6 +948,8 @@ static int load_branch(struct trust *t, struct ledger *l, const git_oid *head)
 		rc = apply_crl(t, text.ptr, text.len);
 	else if (rc == ERR_NOTFOUND)
 		rc = 0;
+	if (rc == 0)
+		rc = load_cutoffs(t, l->repo, tree);
 out:
 	X509_free(branch_ca);
 	git_tree_entry_free(ce);
@@ -823,8 +1036,8 @@ int trust_get(struct trust **out, struct ledger *l)
 }
 
 enum trust_verdict trust_signer(const struct trust_cert **out, const struct trust *t,
-				const unsigned char pub[SIG_PUBKEY_LEN], int64_t when,
-				unsigned flags, char *why, size_t whylen)
+				const unsigned char pub[SIG_PUBKEY_LEN], int64_t when, char *why,
+				size_t whylen)
 {
 	const struct trust_cert *c, *invalid = NULL, *revoked = NULL;
 	char a[TRUST_TIME_MAX], b[TRUST_TIME_MAX];
@@ -839,7 +1052,7 @@ enum trust_verdict trust_signer(const struct trust_cert **out, const struct trus
 			invalid = c;
 			continue;
 		}
-		if (c->revoked_at && (when >= c->revoked_at || (flags & TRUST_STRICT_REVOCATION))) {
+		if (c->revoked_at) {
 			revoked = c;
 			continue;
 		}
@@ -848,11 +1061,8 @@ enum trust_verdict trust_signer(const struct trust_cert **out, const struct trus
 	}
 	if (revoked) {
 		trust_time_format(a, revoked->revoked_at);
-		trust_time_format(b, when);
-		snprintf(why, whylen, "certificate %s of office %s was revoked at %s%s%s",
-			 revoked->serial, revoked->code, a,
-			 when >= revoked->revoked_at ? ", commit time " : "",
-			 when >= revoked->revoked_at ? b : " (a revoked key adds nothing new)");
+		snprintf(why, whylen, "certificate %s of office %s was revoked at %s",
+			 revoked->serial, revoked->code, a);
 		*out = revoked;
 		return TRUST_REVOKED;
 	}
@@ -868,6 +1078,162 @@ enum trust_verdict trust_signer(const struct trust_cert **out, const struct trus
 	}
 	snprintf(why, whylen, "no certificate from the CA of city %s holds this key", t->city);
 	return TRUST_UNKNOWN_KEY;
+}
+
+static int oid_cmp(const void *a, const void *b)
+{
+	return git_oid_cmp(a, b);
+}
+
+/* Walk the history of head into acc once (sorted, for bsearch). */
+static int accepted_walk(struct trust_accepted *acc, git_repository *repo, const git_oid *head)
+{
+	git_revwalk *walk = NULL;
+	git_oid id, *grown;
+	size_t cap = 0;
+	int rc = 0;
+
+	if (git_revwalk_new(&walk, repo) < 0 || git_revwalk_push(walk, head) < 0) {
+		rc =
+		    err_git(ERR_IO, "cannot walk the history of cut-off %s", git_oid_tostr_s(head));
+		goto out;
+	}
+	while ((rc = git_revwalk_next(&id, walk)) == 0) {
+		if (acc->n == cap) {
+			cap = cap ? 2 * cap : 256;
+			if (!(grown = realloc(acc->ids, cap * sizeof(*grown)))) {
+				rc = err_set(ERR_NOMEM, "out of memory");
+				goto out;
+			}
+			acc->ids = grown;
+		}
+		git_oid_cpy(&acc->ids[acc->n++], &id);
+	}
+	if (rc != GIT_ITEROVER) {
+		rc =
+		    err_git(ERR_IO, "cannot walk the history of cut-off %s", git_oid_tostr_s(head));
+		goto out;
+	}
+	rc = 0;
+	if (acc->n > 1)
+		qsort(acc->ids, acc->n, sizeof(*acc->ids), oid_cmp);
+	acc->done = true;
+out:
+	if (rc < 0) {
+		free(acc->ids);
+		acc->ids = NULL;
+		acc->n = 0;
+	}
+	git_revwalk_free(walk);
+	return rc;
+}
+
+/*
+ * Is commit the cut-off or an ancestor of it, in repo? ERR_NOTFOUND when the cut-off is
+ * not there. The history is walked once per cut-off and kept in acc: commits never
+ * change, so the answer holds for any repository that has the cut-off.
+ */
+static int in_history(bool *out, struct trust_accepted *acc, git_repository *repo,
+		      const git_oid *commit, const git_oid *head)
+{
+	git_odb *odb = NULL;
+	int rc;
+
+	*out = git_oid_equal(commit, head);
+	if (*out)
+		return 0;
+	if (!acc->done) {
+		if (git_repository_odb(&odb, repo) < 0)
+			return err_git(ERR_IO, "cannot read the object database");
+		rc = git_odb_exists(odb, head);
+		git_odb_free(odb);
+		if (!rc)
+			return ERR_NOTFOUND;
+		if ((rc = accepted_walk(acc, repo, head)) < 0)
+			return rc;
+	}
+	*out = acc->n && bsearch(commit, acc->ids, acc->n, sizeof(*acc->ids), oid_cmp);
+	return 0;
+}
+
+int trust_cutoff_accepts(bool *accepted, const struct trust_cert *c, git_repository *repo,
+			 const git_oid *commit, const char *branch, char *why, size_t whylen)
+{
+	char when[TRUST_TIME_MAX], head[GIT_OID_HEXSZ + 1];
+	struct trust_cert *cache = (struct trust_cert *)c; /* only its accepted cache */
+	const struct trust_cutoff *cut = NULL;
+	size_t i, nmissing = 0;
+	int n, rc;
+
+	*accepted = false;
+	if (c->ncutoffs && !c->accepted &&
+	    !(cache->accepted = calloc(c->ncutoffs, sizeof(*c->accepted))))
+		return err_set(ERR_NOMEM, "out of memory");
+	for (i = 0; i < c->ncutoffs; i++) {
+		if (branch && strcmp(c->cutoffs[i].branch, branch) != 0)
+			continue;
+		cut = &c->cutoffs[i];
+		rc = in_history(accepted, &cache->accepted[i], repo, commit, &cut->head);
+		if (rc == ERR_NOTFOUND) {
+			nmissing++;
+			continue;
+		}
+		if (rc < 0 || *accepted)
+			return rc;
+	}
+	trust_time_format(when, c->revoked_at);
+	n = snprintf(why, whylen,
+		     "certificate %s of office %s was revoked at %s; this commit is not in the "
+		     "history the city accepted ",
+		     c->serial, c->code, when);
+	if (n < 0 || (size_t)n >= whylen)
+		return 0;
+	why += n;
+	whylen -= (size_t)n;
+	if (branch && cut) {
+		git_oid_tostr(head, sizeof(head), &cut->head);
+		snprintf(why, whylen, "(cut-off %s on branch %s%s)", head, branch,
+			 nmissing ? ", which this ledger does not hold: fetch it" : "");
+	} else if (branch) {
+		snprintf(why, whylen, "(no cut-off on branch %s: none of it is accepted)", branch);
+	} else if (c->ncutoffs) {
+		snprintf(why, whylen, "(cut-offs on %zu branch%s%s)", c->ncutoffs,
+			 c->ncutoffs == 1 ? "" : "es",
+			 nmissing ? ", some not held by this ledger" : "");
+	} else {
+		snprintf(why, whylen, "(no cut-offs: none of it is accepted)");
+	}
+	return 0;
+}
+
+int trust_own_revoked(bool *revoked, struct ledger *l, char *why, size_t whylen)
+{
+	const struct trust_cert *c, *gone = NULL;
+	struct trust *t;
+	char when[TRUST_TIME_MAX];
+	size_t i;
+	int rc;
+
+	*revoked = false;
+	if ((rc = trust_get(&t, l)) < 0 || !t)
+		return rc;
+	for (i = 0; i < t->ncerts; i++) {
+		c = &t->certs[i];
+		if (memcmp(c->pub, l->pub, SIG_PUBKEY_LEN) != 0)
+			continue;
+		if (!c->revoked_at)
+			return 0;
+		gone = c;
+	}
+	if (!gone)
+		return 0;
+	*revoked = true;
+	trust_time_format(when, gone->revoked_at);
+	snprintf(why, whylen,
+		 "the certificate %s of office %s was revoked at %s by the city: nothing it "
+		 "signs is accepted; ask the city for `caseledger ca rekey %s`",
+		 gone->serial, gone->code, when, gone->code);
+	return 0;
 }
 
 /* --- writing the trust branch ---------------------------------------------------------- */

@@ -11,6 +11,8 @@
  *   ca.pem                    the CA certificate
  *   certs/<code>-<serial>.pem every office certificate ever issued
  *   crl.pem                   the CA-signed revocation list
+ *   revoked/<serial>.json     for each revoked certificate, the history the city still
+ *                             accepts from it: per branch, the last head (cut-off)
  *   schema.ini                the schema every ledger checks records against
  * A ledger that takes part in the trust has a pinned copy of the CA certificate in its
  * directory (DIR/ca.pem, the trust anchor) and its own certificate (DIR/office.pem);
@@ -45,6 +47,25 @@
 #define TRUST_CA_DAYS	3650
 #define TRUST_CERT_DAYS 730
 
+/*
+ * Revocation with a cut-off: when the city revokes a certificate it records, for every
+ * branch the office could write (office_in_scope), the city ledger's head of that branch
+ * then. A commit signed by the revoked key is valid on branch B iff it is B's cut-off or
+ * an ancestor of it; anything else it signs is refused — the same answer incoming or at
+ * rest, so the accepted history copies to any ledger forever.
+ */
+struct trust_cutoff {
+	char branch[OFFICE_CODE_MAX + 1]; /* an office code */
+	git_oid head;			  /* the last commit of it the city accepts */
+};
+
+/* The commits of one cut-off's history (the cut-off and its ancestors), sorted. */
+struct trust_accepted {
+	git_oid *ids;
+	size_t n;
+	bool done; /* walked */
+};
+
 /* One office certificate, parsed. */
 struct trust_cert {
 	X509 *x509;			   /* owned */
@@ -55,6 +76,10 @@ struct trust_cert {
 	char serial[TRUST_SERIAL_MAX];	   /* lower-case hex */
 	int64_t not_before, not_after;	   /* validity, seconds since the epoch, inclusive */
 	int64_t revoked_at;		   /* revocation time from the CRL; 0 when not revoked */
+	struct trust_cutoff *cutoffs;	   /* from revoked/<serial>.json; owned */
+	size_t ncutoffs;		   /* 0: no history accepted (or no entry) */
+	struct trust_accepted *accepted;   /* per cut-off, its history, sorted: a cache
+					      trust_cutoff_accepts fills; owned */
 };
 
 /* What a ledger trusts. */
@@ -136,6 +161,34 @@ int trust_crl_build(struct buf *out, X509 *ca, EVP_PKEY *ca_key, const char *old
 		    size_t old_len, const struct trust_revocation *add, size_t nadd, int64_t now);
 
 /*
+ * revoked/<serial>.json on the trust branch, in canonical JSON (sorted keys, one per
+ * line, two-space indent, trailing newline):
+ *   {"cutoffs": {"<branch>": "<40-hex commit>", ...}, "office": "<code>",
+ *    "reason": "...", "revoked_at": "2026-11-29T12:00:00Z", "serial": "<hex>"}
+ */
+struct trust_revoked_entry {
+	char serial[TRUST_SERIAL_MAX];
+	char office[OFFICE_CODE_MAX + 1];
+	int64_t revoked_at;
+	char *reason;		      /* owned */
+	struct trust_cutoff *cutoffs; /* owned, sorted by branch */
+	size_t ncutoffs;
+};
+
+/* Encode e (its cut-offs in any order) into out, appending. */
+int trust_revoked_encode(struct buf *out, const struct trust_revoked_entry *e);
+
+/*
+ * Parse one revoked/<serial>.json (what names it in messages); strict: canonical form,
+ * exactly the keys above, 40-hex commit ids, office codes for branches within the
+ * office's scope. ERR_INVALID naming what was wrong. Release with
+ * trust_revoked_release.
+ */
+int trust_revoked_parse(struct trust_revoked_entry *out, const char *data, size_t len,
+			const char *what);
+void trust_revoked_release(struct trust_revoked_entry *e);
+
+/*
  * Load what ledger l trusts: *out is NULL (and 0 returned) for a standalone ledger (no
  * DIR/ca.pem). Every certificate is checked against the anchor, the CRL's signature too,
  * and the trust branch's ca.pem must be the anchor. Owned by the caller (trust_free).
@@ -158,19 +211,35 @@ enum trust_verdict {
 	TRUST_REVOKED,	   /* the certificate valid then was revoked */
 };
 
-/* Flags for trust_signer. */
-#define TRUST_STRICT_REVOCATION 1u /* a revoked key is refused whatever the time */
-
 /*
- * The certificate that makes pub a trusted signer at time when (epoch seconds): it holds
- * pub, when lies within its validity, and it was not revoked at or before when (with
- * TRUST_STRICT_REVOCATION: not revoked at all). Sets *out (borrowed from t) and returns
- * TRUST_OK, or returns the verdict and writes why ("certificate 1201… of office X
- * expired on …").
+ * The certificate that makes pub a signer at time when (epoch seconds): it holds pub and
+ * when lies within its validity. Sets *out (borrowed from t) and returns TRUST_OK for an
+ * unrevoked one; TRUST_REVOKED with *out set when only revoked certificates hold it then
+ * (the caller decides with trust_cutoff_accepts whether the commit is in the history the
+ * city accepted); otherwise the verdict, with why ("certificate 1201… of office X is
+ * valid from … to …").
  */
 enum trust_verdict trust_signer(const struct trust_cert **out, const struct trust *t,
-				const unsigned char pub[SIG_PUBKEY_LEN], int64_t when,
-				unsigned flags, char *why, size_t whylen);
+				const unsigned char pub[SIG_PUBKEY_LEN], int64_t when, char *why,
+				size_t whylen);
+
+/*
+ * Is commit (signed by revoked certificate c) in the history the city accepted from it:
+ * the cut-off of branch, or an ancestor of it, in repo? branch NULL: of any of its
+ * cut-offs (for callers that do not know the branch: log, show). Sets *accepted; when
+ * false, writes why: "certificate S of office X was revoked at T; this commit is not in
+ * the history the city accepted (cut-off C on branch B)". Errors only for I/O.
+ */
+int trust_cutoff_accepts(bool *accepted, const struct trust_cert *c, git_repository *repo,
+			 const git_oid *commit, const char *branch, char *why, size_t whylen);
+
+/*
+ * Is the ledger's own key (DIR/office.key) certified only by revoked certificates? Sets
+ * *revoked and, when true, why: "the certificate S of office X was revoked at T by the
+ * city: nothing it signs is accepted; ask the city for `caseledger ca rekey`". A
+ * standalone ledger, or a key no certificate holds, is not revoked.
+ */
+int trust_own_revoked(bool *revoked, struct ledger *l, char *why, size_t whylen);
 
 /* One file to write on the trust branch. */
 struct trust_file {

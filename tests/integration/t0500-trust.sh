@@ -2,7 +2,8 @@
 # Trust: the city CA issues office certificates; stock openssl accepts them; an office
 # ledger is created from them; verify_commit accepts a community's own commits and
 # rejects, with the commit, the signer and the rule, every commit that breaks a rule:
-# sibling branch, unknown key, expired key, revoked key, a status the level may not set,
+# sibling branch, unknown key, expired key, a revoked key's commit outside the history
+# the city accepted (its cut-off), a status the level may not set,
 # an invalid record, a removed record, a trust-branch write by a non-city office, and a
 # merge inventing a decision. Merges taking a district's decision pass.
 . "$(dirname "$0")/lib.sh"
@@ -115,22 +116,71 @@ e2=$(forge 90000 "$T/A" "$T/credE/office.key" $E --office $E -m "after expiry")
 reject "$e2" untrusted "of office $E" "is valid from 2026-01-01T00:00:00Z to 2026-01-01T23:59:59Z, not at the commit time (rule 'validity')"
 restore $E "$e1"
 
-say "a revoked key: nothing from the revocation time on"
+say "a revoked key: its history up to the city's cut-off stays valid, nothing else"
 r1=$(forge 3600 "$T/A" "$T/credR/office.key" $R --office $R --root -m "before revocation")
+git -C "$T/A" push -q "$CITY" "$R" # the city holds R's branch up to r1
+rs=$(forge 3700 "$T/A" "$T/credR/office.key" $R --office $R -m "signed before, never reached the city")
 clt 7200 -C "$CITY" ca revoke $R --reason "laptop stolen" >"$T/out"
-grep -q "^revoked certificate " "$T/out" || fail "revoke: $(cat "$T/out")"
+grep -q "^revoked certificate [0-9a-f]* of office $R" "$T/out" || fail "revoke: $(cat "$T/out")"
+grep -q "^  cut-off $r1 on branch $R\$" "$T/out" || fail "revoke cut-off: $(cat "$T/out")"
 git -C "$CITY" log -1 --format=%B trust | grep -q "laptop stolen" || fail "revoke reason"
+SR=$(sed -n 's/^revoked certificate \([0-9a-f]*\) .*/\1/p' "$T/out")
+# the cut-offs are on the trust branch, in the same commit as the CRL, canonical JSON
+git -C "$CITY" show --name-only --format= trust | sort | tr '\n' ' ' >"$T/files"
+expect_eq "$(cat "$T/files")" "crl.pem revoked/$SR.json " "files of the revocation commit"
+git -C "$CITY" show "trust:revoked/$SR.json" >"$T/entry"
+printf '{\n  "cutoffs": {\n    "%s": "%s"\n  },\n  "office": "%s",\n  "reason": "laptop stolen",\n  "revoked_at": "2026-01-01T02:00:00Z",\n  "serial": "%s"\n}\n' \
+	$R $r1 $R $SR >"$T/want"
+cmp -s "$T/entry" "$T/want" || fail "revoked/$SR.json: $(cat "$T/entry")"
 expect_fail 3 "no unrevoked certificate of office '$R'" cl -C "$CITY" ca revoke $R --reason again
 expect_fail 5 "cannot revoke itself" cl -C "$CITY" ca revoke 1201 --reason oops
 git -C "$T/A" fetch -q "$CITY" trust:trust # what sync will do
 cl ca list | grep "^$R .* revoked 2026-01-01T02:00:00Z" >/dev/null || fail "list: $(cl ca list)"
-cl verify >/dev/null || fail "a commit before the revocation was rejected"
-expect_fail 7 "1 of" cl verify --incoming
-grep -q "^BAD $r1: untrusted: signed by key .* of office $R: certificate .* was revoked at 2026-01-01T02:00:00Z (a revoked key adds nothing new) (rule 'revocation')" "$T/out" ||
-	fail "--incoming: $(cat "$T/out")"
-r2=$(forge 10800 "$T/A" "$T/credR/office.key" $R --office $R -m "after revocation")
-reject "$r2" untrusted "of office $R" "was revoked at 2026-01-01T02:00:00Z, commit time 2026-01-01T03:00:00Z (rule 'revocation')"
+# rs was signed an hour before the revocation, but the city never accepted it
+reject "$rs" untrusted "of office $R" "certificate $SR of office $R was revoked at 2026-01-01T02:00:00Z; this commit is not in the history the city accepted (cut-off $r1 on branch $R) (rule 'revocation')"
 restore $R "$r1"
+cl verify >/dev/null || fail "a commit up to the cut-off was rejected: $(cl verify 2>&1)"
+cl verify --incoming >/dev/null || fail "incoming or at rest: the same answer"
+# the same second as the revocation, and later: refused alike
+r2=$(forge 7200 "$T/A" "$T/credR/office.key" $R --office $R -m "the second of the revocation")
+reject "$r2" untrusted "of office $R" "(cut-off $r1 on branch $R) (rule 'revocation')"
+r3=$(forge 10800 "$T/A" "$T/credR/office.key" $R --office $R -m "after revocation")
+reject "$r3" untrusted "of office $R" "(cut-off $r1 on branch $R) (rule 'revocation')"
+restore $R "$r1"
+# a commit of another office on top of the cut-off is not the revoked key's concern
+d0=$(forge 7300 "$T/A" "$T/credD/office.key" $R --office $D -m "the district continues")
+cl verify >/dev/null || fail "the district's commit after the cut-off: $(cl verify 2>&1)"
+restore $R "$r1"
+# a revoked certificate whose office's branch the city never held: nothing is accepted
+n1=$(forge 3600 "$T/A" "$T/credB/office.key" $B --office $B --root -m "B, never at the city")
+clt 7300 -C "$CITY" ca revoke $B --reason "closed" >"$T/out"
+grep -q "no branch of it on this ledger: nothing it signed is accepted" "$T/out" || fail "revoke B: $(cat "$T/out")"
+git -C "$T/A" fetch -q "$CITY" trust:trust
+reject "$n1" untrusted "of office $B" "(no cut-off on branch $B: none of it is accepted) (rule 'revocation')"
+git -C "$T/A" update-ref -d refs/heads/$B
+cl verify >/dev/null || fail "after dropping B's branch: $(cl verify 2>&1)"
+# a malformed cut-off file on the trust branch is refused like any bad trust file
+TH=$(git -C "$T/A" rev-parse trust)
+printf '{"serial": "%s"}\n' "$SR" >"$T/badentry"
+x=$(forge 7400 "$T/A" "$CITY/office.key" trust --office 1201 --raw "revoked/$SR.json=$T/badentry")
+reject "$x" invalid "signed by office 1201" "rule 'trust': revoked/$SR.json: not in canonical form"
+restore trust "$TH"
+sed "s/$r1/${r1%????}/" "$T/want" >"$T/badentry"
+x=$(forge 7400 "$T/A" "$CITY/office.key" trust --office 1201 --raw "revoked/$SR.json=$T/badentry")
+reject "$x" invalid "signed by office 1201" "the cut-off of branch '$R' must be a 40-hex commit id"
+restore trust "$TH"
+sed "s/\"$R\": /\"120112001005\": /" "$T/want" >"$T/badentry"
+x=$(forge 7400 "$T/A" "$CITY/office.key" trust --office 1201 --raw "revoked/$SR.json=$T/badentry")
+reject "$x" invalid "signed by office 1201" "cut-off branch '120112001005' is not within the scope of office $R"
+restore trust "$TH"
+x=$(forge 7400 "$T/A" "$CITY/office.key" trust --office 1201 --raw "revoked/00ff.json=$T/want")
+reject "$x" invalid "signed by office 1201" "revoked/00ff.json names serial $SR, not its file name"
+restore trust "$TH"
+sed "s/\"office\": \"$R\"/\"office\": \"120112001\"/" "$T/want" >"$T/badentry"
+x=$(forge 7400 "$T/A" "$CITY/office.key" trust --office 1201 --raw "revoked/$SR.json=$T/badentry")
+reject "$x" invalid "signed by office 1201" "names office 120112001, but certificate $SR is of office $R"
+restore trust "$TH"
+cl verify >/dev/null
 
 say "a status the community's level may not set: rule role"
 sed 's/"status": "applied"/"status": "reviewed"/' "$T/case.json" >"$T/case-reviewed.json"

@@ -1,8 +1,9 @@
 #!/bin/sh
 # Stock git verify-commit, with the allowed-signers file `caseledger signers` writes,
 # agrees with `caseledger verify` on a ledger mixing good and bad commits, for what git
-# can check: signature, key, validity period, revocation. With the revocation file
-# (`signers --revoked`), git agrees with `caseledger verify --incoming`.
+# can check: signature, key, validity period, revocation with a cut-off (a revoked key's
+# line ends at its latest accepted commit). The one residual difference — a commit the
+# revoked key signed outside the accepted history but dated before that time — is shown.
 . "$(dirname "$0")/lib.sh"
 FORGE=$top_builddir/tests/integration/forge
 export TZ=UTC
@@ -42,6 +43,7 @@ forge 3600 "$L" "$T/credE/office.key" $E --office $E --root -m "E within validit
 forge 90000 "$L" "$T/credE/office.key" $E --office $E -m "E expired" >/dev/null
 forge 3600 "$L" "$T/credF/office.key" 120112001005 --office 120112001005 --root -m "F not yet valid" >/dev/null
 forge 3600 "$L" "$T/credR/office.key" $R --office $R --root -m "R before revocation" >/dev/null
+git -C "$L" push -q "$CITY" $R # the city accepted R's branch up to here: the cut-off
 clt 7200 -C "$CITY" ca revoke $R --reason "key lost" >/dev/null
 git -C "$L" fetch -q "$CITY" trust:trust
 forge 10800 "$L" "$T/credR/office.key" $R --office $R -m "R after revocation" >/dev/null
@@ -52,11 +54,18 @@ tampered=$(git -C "$L" hash-object -t commit -w --stdin <"$T/tampered")
 unsigned=$(git -C "$L" -c user.name=x -c user.email=x@y commit-tree -p "$tampered" -m unsigned "$tree")
 git -C "$L" update-ref refs/heads/$A "$unsigned"
 
-cl signers -o "$T/allowed" --revoked "$T/revoked"
+cl signers -o "$T/allowed"
 grep -q "^$A namespaces=\"git\",valid-after=\"20260101000000Z\",valid-before=\"20271231235959Z\" ssh-ed25519 " \
 	"$T/allowed" || fail "signers: $(cat "$T/allowed")"
-grep -q "^$R .*valid-before=\"20260101015959Z\" " "$T/allowed" || fail "revoked line: $(cat "$T/allowed")"
-expect_eq "$(wc -l <"$T/revoked")" 1 "revoked keys"
+# R's line ends at its latest accepted commit (01:00:00), not at the revocation time
+grep -q "^$R .*valid-before=\"20260101010000Z\" " "$T/allowed" || fail "revoked line: $(cat "$T/allowed")"
+cl signers --revoked >"$T/allowed-explained"
+grep -q "^# office $R: certificate [0-9a-f]* revoked at 2026-01-01T02:00:00Z; valid until its latest accepted commit, 2026-01-01T01:00:00Z" \
+	"$T/allowed-explained" || fail "signers --revoked: $(cat "$T/allowed-explained")"
+grep -q "^#   cut-off $(git -C "$CITY" rev-parse $R) on branch $R\$" "$T/allowed-explained" ||
+	fail "signers --revoked cut-off: $(cat "$T/allowed-explained")"
+expect_eq "$(grep -v '^#' "$T/allowed-explained")" "$(cat "$T/allowed")" "the same lines with --revoked"
+expect_fail 2 "--revoked takes no file" cl signers --revoked "$T/revoked"
 
 # compare MODE VERIFY_ARGS GIT_ARGS: every commit gets the same verdict from both
 compare() {
@@ -82,7 +91,20 @@ compare() {
 }
 
 say "git verify-commit agrees with caseledger verify"
-expect_eq "$(compare "" "" | tail -1)" 6 "bad commits (unknown key, expired, not yet valid, revoked, unsigned, tampered)"
-say "with the revocation file, git agrees with caseledger verify --incoming"
-expect_eq "$(compare --incoming "-c gpg.ssh.revocationFile=$T/revoked" | tail -1)" 7 "bad commits with revocation"
+expect_eq "$(compare "" "" | tail -1)" 6 "bad commits (unknown key, expired, not yet valid, revoked after the cut-off, unsigned, tampered)"
+say "incoming or at rest: the same verdicts"
+expect_eq "$(compare --incoming "" | tail -1)" 6 "bad commits with --incoming"
+cp "$T/allowed-explained" "$T/allowed"
+expect_eq "$(compare "" "" | tail -1)" 6 "bad commits, with the signers --revoked file"
+
+say "the residual difference: a revoked key's commit after the cut-off, dated before it"
+git -C "$L" update-ref refs/heads/$R "$(git -C "$CITY" rev-parse $R)"
+late=$(forge 3000 "$L" "$T/credR/office.key" $R --office $R -m "backdated after the cut-off")
+set +e
+cl verify >"$T/v" 2>/dev/null
+set -e
+grep -q "^BAD $late: untrusted: .*this commit is not in the history the city accepted" "$T/v" ||
+	fail "caseledger accepted the backdated commit: $(cat "$T/v")"
+git -C "$L" -c gpg.format=ssh -c gpg.ssh.allowedSignersFile="$T/allowed" verify-commit "$late" 2>/dev/null ||
+	fail "git refused the backdated commit: the documented difference changed"
 say "ok"

@@ -219,25 +219,79 @@ static void test_signer(void **state)
 	t.certs = &c;
 	t.ncerts = 1;
 	sig_key_public(f->office_key, pub);
-	assert_int_equal(trust_signer(&got, &t, pub, T0, 0, why, sizeof(why)), TRUST_OK);
+	assert_int_equal(trust_signer(&got, &t, pub, T0, why, sizeof(why)), TRUST_OK);
 	assert_ptr_equal(got, &c);
-	assert_int_equal(trust_signer(&got, &t, pub, T0 + 86399, 0, why, sizeof(why)), TRUST_OK);
-	assert_int_equal(trust_signer(&got, &t, pub, T0 + 86400, 0, why, sizeof(why)),
+	assert_int_equal(trust_signer(&got, &t, pub, T0 + 86399, why, sizeof(why)), TRUST_OK);
+	assert_int_equal(trust_signer(&got, &t, pub, T0 + 86400, why, sizeof(why)),
 			 TRUST_NOT_VALID);
 	assert_non_null(strstr(why, "not at the commit time"));
-	assert_int_equal(trust_signer(&got, &t, pub, T0 - 1, 0, why, sizeof(why)), TRUST_NOT_VALID);
-	assert_int_equal(trust_signer(&got, &t, stranger, T0, 0, why, sizeof(why)),
-			 TRUST_UNKNOWN_KEY);
+	assert_int_equal(trust_signer(&got, &t, pub, T0 - 1, why, sizeof(why)), TRUST_NOT_VALID);
+	assert_int_equal(trust_signer(&got, &t, stranger, T0, why, sizeof(why)), TRUST_UNKNOWN_KEY);
 	assert_null(got);
+	/* revoked: whatever the time, the caller decides by the cut-offs */
 	c.revoked_at = T0 + 100;
-	assert_int_equal(trust_signer(&got, &t, pub, T0 + 99, 0, why, sizeof(why)), TRUST_OK);
-	assert_int_equal(trust_signer(&got, &t, pub, T0 + 100, 0, why, sizeof(why)), TRUST_REVOKED);
-	assert_int_equal(
-	    trust_signer(&got, &t, pub, T0 + 99, TRUST_STRICT_REVOCATION, why, sizeof(why)),
-	    TRUST_REVOKED);
-	assert_non_null(strstr(why, "a revoked key adds nothing new"));
+	assert_int_equal(trust_signer(&got, &t, pub, T0 + 99, why, sizeof(why)), TRUST_REVOKED);
+	assert_ptr_equal(got, &c);
+	assert_int_equal(trust_signer(&got, &t, pub, T0 + 100, why, sizeof(why)), TRUST_REVOKED);
+	assert_non_null(strstr(why, "was revoked at"));
+	/* still outside its validity: that verdict first */
+	assert_int_equal(trust_signer(&got, &t, pub, T0 + 86400, why, sizeof(why)),
+			 TRUST_NOT_VALID);
 	trust_cert_release(&c);
 	X509_free(x);
+}
+
+static void test_revoked_entry(void **state)
+{
+	struct trust_cutoff cut[2];
+	struct trust_revoked_entry e = {.serial = "0abc", .office = "120112001", .reason = "lost"},
+				   got;
+	struct buf text = BUF_INIT;
+	const char *bad[] = {
+	    /* not canonical */
+	    "{\"cutoffs\": {}, \"office\": \"120112001\", \"reason\": \"x\", \"revoked_at\": "
+	    "\"2026-01-01T00:00:00Z\", \"serial\": \"0abc\"}\n",
+	    /* a branch outside the office's scope */
+	    "{\n  \"cutoffs\": {\n    \"120112002\": "
+	    "\"0123456789012345678901234567890123456789\"\n  },\n  \"office\": \"120112001\",\n  "
+	    "\"reason\": \"x\",\n  \"revoked_at\": \"2026-01-01T00:00:00Z\",\n  \"serial\": "
+	    "\"0abc\"\n}\n",
+	    /* a short commit id */
+	    "{\n  \"cutoffs\": {\n    \"120112001\": \"0123\"\n  },\n  \"office\": "
+	    "\"120112001\",\n  \"reason\": \"x\",\n  \"revoked_at\": "
+	    "\"2026-01-01T00:00:00Z\",\n  \"serial\": \"0abc\"\n}\n",
+	    /* a key too many */
+	    "{\n  \"cutoffs\": {},\n  \"extra\": 1,\n  \"office\": \"120112001\",\n  "
+	    "\"reason\": \"x\",\n  \"revoked_at\": \"2026-01-01T00:00:00Z\",\n  \"serial\": "
+	    "\"0abc\"\n}\n",
+	};
+	size_t i;
+
+	(void)state;
+	memset(cut, 0, sizeof(cut));
+	snprintf(cut[0].branch, sizeof(cut[0].branch), "120112001002");
+	snprintf(cut[1].branch, sizeof(cut[1].branch), "120112001");
+	cut[0].head.id[0] = 0xaa;
+	cut[1].head.id[19] = 0x01;
+	e.cutoffs = cut;
+	e.ncutoffs = 2;
+	e.revoked_at = T0;
+	assert_int_equal(trust_revoked_encode(&text, &e), 0);
+	assert_non_null(strstr(text.ptr, "\"revoked_at\": \"2026-01-01T00:00:00Z\""));
+	assert_int_equal(trust_revoked_parse(&got, text.ptr, text.len, "entry"), 0);
+	assert_string_equal(got.serial, "0abc");
+	assert_string_equal(got.office, "120112001");
+	assert_string_equal(got.reason, "lost");
+	assert_int_equal(got.revoked_at, T0);
+	assert_int_equal(got.ncutoffs, 2);
+	assert_string_equal(got.cutoffs[0].branch, "120112001"); /* sorted */
+	assert_true(git_oid_equal(&got.cutoffs[0].head, &cut[1].head));
+	assert_true(git_oid_equal(&got.cutoffs[1].head, &cut[0].head));
+	trust_revoked_release(&got);
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		assert_int_equal(trust_revoked_parse(&got, bad[i], strlen(bad[i]), "entry"),
+				 ERR_INVALID);
+	buf_release(&text);
 }
 
 int main(void)
@@ -248,6 +302,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_refused, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_crl, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_signer, setup, teardown),
+	    cmocka_unit_test(test_revoked_entry),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
