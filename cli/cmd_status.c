@@ -96,22 +96,38 @@ static const char *str_or(const json_t *o, const char *key, const char *dflt)
 	return s ? s : dflt;
 }
 
+/* s for one line of a table: control characters (a peer's or a record's text may hold
+ * any) as '?', cut at n - 1 bytes. */
+static const char *printable(char *out, size_t n, const char *s)
+{
+	size_t i;
+
+	for (i = 0; s[i] && i + 1 < n; i++)
+		out[i] = ((unsigned char)s[i] < 0x20 || s[i] == 0x7f) ? '?' : s[i];
+	out[i] = '\0';
+	return out;
+}
+
 /* One line per branch: branch, peer, outcome, ahead/behind, open conflicts, last
  * success, last error. */
 void cmd_print_branches(const json_t *branches)
 {
+	char err[600], name[64], peer[64];
 	size_t i;
 	json_t *b;
 
 	printf("%-14s %-8s %-11s %6s %6s %9s  %-20s %s\n", "BRANCH", "PEER", "STATE", "AHEAD",
 	       "BEHIND", "CONFLICTS", "LAST SUCCESS", "LAST ERROR");
 	json_array_foreach (branches, i, b) {
-		printf("%-14s %-8s %-11s %6lld %6lld %9lld  %-20s %s\n", str_or(b, "branch", "?"),
-		       str_or(b, "peer", "-"), str_or(b, "outcome", "-"),
+		printf("%-14s %-8s %-11s %6lld %6lld %9lld  %-20s %s\n",
+		       printable(name, sizeof(name), str_or(b, "branch", "?")),
+		       printable(peer, sizeof(peer), str_or(b, "peer", "-")),
+		       str_or(b, "outcome", "-"),
 		       (long long)json_integer_value(json_object_get(b, "ahead")),
 		       (long long)json_integer_value(json_object_get(b, "behind")),
 		       (long long)json_integer_value(json_object_get(b, "conflicts")),
-		       str_or(b, "last_success", "never"), str_or(b, "last_error", "-"));
+		       str_or(b, "last_success", "never"),
+		       printable(err, sizeof(err), str_or(b, "last_error", "-")));
 	}
 }
 
@@ -120,7 +136,8 @@ static int run(struct cmd_ctx *ctx, int argc, char **argv)
 	static const struct option opts[] = {
 	    {"json", no_argument, NULL, 'j'}, {"socket", required_argument, NULL, 's'}, {0}};
 	const char *sock = NULL;
-	json_t *req = NULL, *rep = NULL;
+	json_t *req = NULL, *rep = NULL, *last;
+	char err[600];
 	bool json = false;
 	int c, rc;
 
@@ -148,6 +165,10 @@ static int run(struct cmd_ctx *ctx, int argc, char **argv)
 		if (json_string_value(json_object_get(rep, "revoked")))
 			printf("REVOKED: %s\n", str_or(rep, "revoked", ""));
 		cmd_print_branches(json_object_get(rep, "branches"));
+		last = json_object_get(rep, "last_round");
+		if (last && !json_is_true(json_object_get(last, "ok")))
+			printf("last round, %s: failed: %s\n", str_or(last, "time", "?"),
+			       printable(err, sizeof(err), str_or(last, "error", "unknown error")));
 	}
 out:
 	json_decref(req);

@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <stdbool.h>
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -198,6 +199,9 @@ int main(int argc, char **argv)
 	struct config cfg = {0};
 	int c, rc;
 
+	/* a peer that resets a connection, or a reader that closes a pipe, is an error to
+	 * report (EPIPE), not a reason to die without a word (exit 141) */
+	signal(SIGPIPE, SIG_IGN);
 	if ((rc = config_load(&cfg)) < 0)
 		goto out;
 	ctx.dir = getenv("CASELEDGER_DIR");

@@ -191,7 +191,7 @@ void dmn_log(enum dmn_log_level level, const char *fmt, ...)
 {
 	static const char *const names[] = {"error", "warn", "info", "debug"};
 	static const int prio[] = {LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG};
-	char msg[2048], when[32];
+	char msg[2048], when[32], *p;
 	struct tm tm;
 	time_t now;
 	va_list ap;
@@ -201,6 +201,9 @@ void dmn_log(enum dmn_log_level level, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
+	for (p = msg; *p; p++) /* one line: a peer's or a record's text may hold controls */
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			*p = '?';
 	if (log_syslog) {
 		syslog(prio[level], "%s", msg);
 		return;

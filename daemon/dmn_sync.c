@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "dmn.h"
+#include "dmn_backoff.h"
 #include "err.h"
 #include "ledger.h"
 #include "sync.h"
@@ -211,13 +212,9 @@ static void *thread_main(void *arg)
 	while (!s->stop) {
 		unsigned wait = s->d->cfg.sync_interval;
 		int r = 0;
-		if (s->failures && s->d->cfg.parent) {
-			unsigned shift = s->failures - 1 > 20 ? 20 : s->failures - 1;
-			unsigned long b = (unsigned long)s->d->cfg.backoff_min << shift;
-			if (b > s->d->cfg.backoff_max)
-				b = s->d->cfg.backoff_max;
-			wait = (unsigned)(b / 2 + (unsigned long)rand() % (b / 2 + 1)); /* jitter */
-		}
+		if (s->failures && s->d->cfg.parent) /* never 0: 0 is "no timer" below */
+			wait = dmn_backoff(s->failures, s->d->cfg.backoff_min,
+					   s->d->cfg.backoff_max, (unsigned long)rand());
 		clock_gettime(CLOCK_REALTIME, &deadline);
 		deadline.tv_sec += wait ? wait : 86400 * 365;
 		while (!s->stop && !s->requested && r != ETIMEDOUT)

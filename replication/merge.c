@@ -45,12 +45,15 @@ struct m3 {
 	json_t *records;	  /* conflict records to add: id -> record */
 	json_t *notes;		  /* as merge_result.notes */
 	size_t nrecords;
+	json_t *changes[2]; /* per side, built when lww first needs it: path -> [commit ids,
+			       newest first] of the side's own non-merge commits changing it */
 };
 
 /* One record changed on both sides. */
 struct rm {
 	struct m3 *m;
 	const char *id;
+	const char *path; /* the record's path in the trees */
 	const struct schema_type *type;
 	json_t *base;	   /* NULL: added on both sides */
 	json_t *side[2];   /* ours, theirs */
@@ -194,6 +197,187 @@ static void commit_stamp(struct hlc *out, git_repository *repo, const git_oid *i
 	err_clear();
 }
 
+/* --- when a side last changed a field ------------------------------------------------- */
+
+/* Append id to changes[path] (an array, made on first use). */
+static int changes_add(json_t *changes, const char *path, const git_oid *id)
+{
+	json_t *list = json_object_get(changes, path);
+
+	if (!list && (!(list = json_array()) || json_object_set_new(changes, path, list) < 0))
+		return nomem();
+	return json_array_append_new(list, json_string(git_oid_tostr_s(id))) < 0 ? nomem() : 0;
+}
+
+/*
+ * m->changes[s]: for every path, side s's own non-merge commits that changed it (not
+ * reachable from the other side's head), newest first in topological order — from the
+ * commits alone, so both directions of a merge see the same lists.
+ */
+static int side_changes(struct m3 *m, int s)
+{
+	git_repository *repo = m->c->repo;
+	git_revwalk *w = NULL;
+	git_commit *c = NULL, *p = NULL;
+	git_tree *ct = NULL, *pt = NULL;
+	git_diff *d = NULL;
+	git_diff_options o;
+	git_oid id;
+	size_t i, n;
+	int rc = 0, g;
+
+	git_diff_options_init(&o, GIT_DIFF_OPTIONS_VERSION);
+	if (!(m->changes[s] = json_object()))
+		return nomem();
+	if (git_revwalk_new(&w, repo) < 0 ||
+	    git_revwalk_sorting(w, GIT_SORT_TOPOLOGICAL | GIT_SORT_TIME) < 0 ||
+	    git_revwalk_push(w, m->commit[s]) < 0 || git_revwalk_hide(w, m->commit[!s]) < 0) {
+		rc = err_git(ERR_IO, "cannot walk the history of commit %s",
+			     git_oid_tostr_s(m->commit[s]));
+		goto out;
+	}
+	while ((g = git_revwalk_next(&id, w)) == 0) {
+		if (git_commit_lookup(&c, repo, &id) < 0) {
+			rc = err_git(ERR_IO, "cannot read commit %s", git_oid_tostr_s(&id));
+			goto out;
+		}
+		if (git_commit_parentcount(c) <= 1) { /* a merge authors no field */
+			if ((git_commit_parentcount(c) == 1 &&
+			     (git_commit_parent(&p, c, 0) < 0 || git_commit_tree(&pt, p) < 0)) ||
+			    git_commit_tree(&ct, c) < 0 ||
+			    git_diff_tree_to_tree(&d, repo, pt, ct, &o) < 0) {
+				rc = err_git(ERR_IO, "cannot read the changes of commit %s",
+					     git_oid_tostr_s(&id));
+				goto out;
+			}
+			n = git_diff_num_deltas(d);
+			for (i = 0; i < n && rc == 0; i++)
+				rc = changes_add(m->changes[s],
+						 git_diff_get_delta(d, i)->new_file.path, &id);
+			git_diff_free(d);
+			git_tree_free(ct);
+			git_tree_free(pt);
+			git_commit_free(p);
+			d = NULL;
+			ct = pt = NULL;
+			p = NULL;
+			if (rc < 0)
+				goto out;
+		}
+		git_commit_free(c);
+		c = NULL;
+	}
+	if (g != GIT_ITEROVER)
+		rc = err_git(ERR_IO, "cannot walk the history of commit %s",
+			     git_oid_tostr_s(m->commit[s]));
+out:
+	git_diff_free(d);
+	git_tree_free(ct);
+	git_tree_free(pt);
+	git_commit_free(p);
+	git_commit_free(c);
+	git_revwalk_free(w);
+	return rc;
+}
+
+/* The record at path in commit id (NULL: absent), decoded. */
+static int record_in(json_t **out, git_repository *repo, const git_oid *id, const char *path)
+{
+	git_commit *c = NULL;
+	git_tree *t = NULL;
+	git_tree_entry *e = NULL;
+	git_blob *b = NULL;
+	char what[600];
+	int rc = 0;
+
+	*out = NULL;
+	if (git_commit_lookup(&c, repo, id) < 0 || git_commit_tree(&t, c) < 0) {
+		rc = err_git(ERR_IO, "cannot read commit %s", git_oid_tostr_s(id));
+		goto out;
+	}
+	if (git_tree_entry_bypath(&e, t, path) < 0) {
+		git_error_clear();
+		goto out; /* not there */
+	}
+	if (git_blob_lookup(&b, repo, git_tree_entry_id(e)) < 0) {
+		rc = err_git(ERR_IO, "cannot read '%s' in commit %s", path, git_oid_tostr_s(id));
+		goto out;
+	}
+	snprintf(what, sizeof(what), "'%s' in commit %.12s", path, git_oid_tostr_s(id));
+	rc = record_decode(out, git_blob_rawcontent(b), (size_t)git_blob_rawsize(b), false, what);
+out:
+	git_blob_free(b);
+	git_tree_entry_free(e);
+	git_tree_free(t);
+	git_commit_free(c);
+	return rc;
+}
+
+/*
+ * *out = when side s last set field to its value v: the record stamp of the newest of
+ * the side's own non-merge commits whose record has v there and whose parent's does not.
+ * Without a commit (a virtual base) or such a commit (the value is older than the fork),
+ * the side's record stamp.
+ */
+static int field_stamp(struct hlc *out, struct rm *r, int s, const char *field, const json_t *v)
+{
+	struct m3 *m = r->m;
+	json_t *list, *item;
+	size_t i;
+	int rc = 0;
+
+	*out = r->hlc[s];
+	if (!m->commit[0] || !m->commit[1])
+		return 0;
+	if (!m->changes[s] && (rc = side_changes(m, s)) < 0)
+		return rc;
+	list = json_object_get(m->changes[s], r->path);
+	json_array_foreach (list, i, item) {
+		json_t *rec = NULL, *prev = NULL, *hv;
+		git_commit *c = NULL;
+		git_oid id;
+		bool set;
+
+		if (git_oid_fromstr(&id, json_string_value(item)) < 0 ||
+		    git_commit_lookup(&c, m->c->repo, &id) < 0)
+			return err_git(ERR_IO, "cannot read commit %s", json_string_value(item));
+		if ((rc = record_in(&rec, m->c->repo, &id, r->path)) == 0 &&
+		    git_commit_parentcount(c) == 1)
+			rc = record_in(&prev, m->c->repo, git_commit_parent_id(c, 0), r->path);
+		git_commit_free(c);
+		set = rc == 0 && rec && same_value(json_object_get(rec, field), v) &&
+		      !(prev && same_value(json_object_get(prev, field), v));
+		hv = rec ? json_object_get(rec, "hlc") : NULL;
+		if (set && json_is_string(hv) && hlc_parse(out, json_string_value(hv)) < 0) {
+			err_clear();
+			*out = r->hlc[s];
+		}
+		json_decref(rec);
+		json_decref(prev);
+		if (rc < 0 || set)
+			return rc;
+	}
+	return 0;
+}
+
+/*
+ * The lww winner of field (values v): the side that set its value later (field_stamp),
+ * the record's lww winner when the stamps are equal. Symmetric in the two sides, and
+ * from the commits alone.
+ */
+static int field_winner(int *out, struct rm *r, const char *field, const json_t *v[2])
+{
+	struct hlc t[2];
+	int s, rc, c;
+
+	for (s = 0; s < 2; s++)
+		if ((rc = field_stamp(&t[s], r, s, field, v[s])) < 0)
+			return rc;
+	c = hlc_cmp(&t[0], &t[1]);
+	*out = c > 0 ? 0 : c < 0 ? 1 : r->winner;
+	return 0;
+}
+
 /* --- one record changed on both sides ------------------------------------------------- */
 
 static const char *side_name(int s)
@@ -284,8 +468,8 @@ out:
 	return rc;
 }
 
-/* The side whose value a rule keeps: 0 or 1. */
-static int rule_winner(struct rm *r, const struct schema_field *f, const json_t *v[2],
+/* The side whose value a rule keeps: 0 or 1; lw: the field's lww winner. */
+static int rule_winner(struct rm *r, const struct schema_field *f, const json_t *v[2], int lw,
 		       bool *conflict, const char **rule)
 {
 	enum merge_rule mr = f ? f->merge : MERGE_LWW;
@@ -300,22 +484,22 @@ static int rule_winner(struct rm *r, const struct schema_field *f, const json_t 
 		err_clear();
 		if (a > 0 && b > 0 && a != b)
 			return a < b ? 0 : 1;
-		return r->winner;
+		return lw;
 	case MERGE_WORKFLOW:
 		a = json_is_string(v[0]) ? schema_rank(f, json_string_value(v[0])) : -1;
 		b = json_is_string(v[1]) ? schema_rank(f, json_string_value(v[1])) : -1;
 		if (a != b)
 			return a > b ? 0 : 1;
 		*conflict = true;
-		return r->winner;
+		return lw;
 	case MERGE_MANUAL:
 		*conflict = true;
-		return r->winner;
+		return lw;
 	case MERGE_LWW:
 	case MERGE_UNION:
 		break;
 	}
-	return r->winner;
+	return lw;
 }
 
 static bool list_has(const json_t *list, const json_t *item)
@@ -433,7 +617,11 @@ static int rm_fields(struct rm *r, json_t *merged)
 			if ((rc = union_merge(&res, bv, sv[0], sv[1])) < 0)
 				goto out;
 		} else {
-			w = rule_winner(r, f, sv, &conflict, &rule);
+			int lw;
+
+			if ((rc = field_winner(&lw, r, key, sv)) < 0)
+				goto out;
+			w = rule_winner(r, f, sv, lw, &conflict, &rule);
 			res = json_incref((json_t *)sv[w]);
 			rc = conflict ? rm_conflict(r, key, sv[w], sv[!w], bv, w, rule)
 				      : rm_discard(r, key, sv[!w], sv[w], rule);
@@ -562,6 +750,7 @@ static int merge_record(struct m3 *m, git_oid *out, const char *path, const git_
 			       "known type lives",
 			       path);
 	r.id = id;
+	r.path = path;
 	if (!(r.discarded = json_array()) || !(r.conflicts = json_array()) ||
 	    !(r.records = json_object()))
 		return rm_release(&r, nomem());
@@ -852,6 +1041,8 @@ static int m3_init(struct m3 *m, struct mctx *c, const git_oid *ours, const git_
 
 static void m3_release(struct m3 *m)
 {
+	json_decref(m->changes[0]);
+	json_decref(m->changes[1]);
 	json_decref(m->discarded);
 	json_decref(m->conflicts);
 	json_decref(m->records);

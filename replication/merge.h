@@ -12,8 +12,8 @@
  *
  * Outcomes, in detail (see also caseledger(1), MERGE):
  * - a field changed on one side only is taken; both sides set the same value: taken;
- * - both changed it differently: lww (later record stamp, then office code, then the
- *   canonical bytes of the record, wins), authority (the side whose record stamp comes
+ * - both changed it differently: lww per field (the side that set this field to its
+ *   value later wins; ties as below), authority (the side whose record stamp comes
  *   from the office of lower level number wins; equal levels: lww), workflow (the value
  *   of higher rank in the field's order wins; equal ranks: lww winner and a conflict
  *   record), union (three-way set merge: items removed on either side stay removed, items
@@ -29,6 +29,19 @@
  * - the merged record's "hlc" is the larger of the two sides' stamps;
  * - several merge bases (criss-cross): the bases are merged into a virtual base first,
  *   in the order of their commit ids, recursively, as git's recursive strategy does.
+ *
+ * lww is per field, from history: the time a side set a field is the "hlc" stamp of the
+ * record in the newest of that side's own non-merge commits (reachable from its head,
+ * not from the other's; topological order) whose record has the field's value and whose
+ * parent's record does not — merges carry values, they never set them. So if A set f
+ * at t1, B set f at t2 > t1, and A then edited g at t3, B's f wins although A's record
+ * stamp is the later one. Equal times, no such commit (the value predates the fork) or
+ * no commit at all (a virtual base): the record's lww winner — later record stamp, then
+ * office code, then the canonical bytes of the record. The choice is derived, not
+ * stored: records carry no per-field stamps, and the result depends only on the two
+ * heads and the repository's objects (never on clock, index or config), so a verifier
+ * recomputes it from the parents, and it is the same whichever side runs the merge. The
+ * rules below that fall back to "the lww winner" use this field-level winner.
  *
  * Conflict records: id X-<office of the record's id>-<32 base32 digits of SHA-256 over
  * the record id, the field and the two values in sorted order>, so both directions write

@@ -10,6 +10,7 @@
  */
 #include "config.h"
 
+#include <assert.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -61,11 +62,14 @@ struct indexer {
 	struct oidmap ids; /* id -> entry index (resolved entries) */
 	struct cached cache[IDX_CACHE];
 	size_t next_cache;
-	git_odb *odb;	     /* thin bases; NULL: none allowed */
-	struct buf extra;    /* the thin bases' entries, to append to the pack */
+	git_odb *odb;	   /* thin bases; NULL: none allowed */
+	git_oid *thin_ids; /* outside bases used, in order of first use */
+	size_t nthin, capthin;
+	struct oidmap thin;  /* id -> index into thin_ids */
+	struct buf extra;    /* the thin bases the pack lacks, to append to it */
 	struct entry *bases; /* their entries (offsets past the received pack) */
 	size_t nbases, capbases;
-	struct oidmap thin; /* id -> index into bases */
+	size_t ndups; /* entries whose object came earlier in the pack too */
 	z_stream z;
 	bool z_ready;
 	size_t applied; /* deltas applied, counting re-resolutions */
@@ -286,9 +290,10 @@ static size_t entry_at(const struct indexer *ix, size_t off)
 
 static int resolve(struct indexer *ix, size_t i, int depth, struct cached **out);
 
-static int append_base(struct indexer *ix, const struct cached *c);
-
-/* An outside base of a thin pack: read it, and (the first time) append it to the pack. */
+/*
+ * An outside base of a thin pack: read it, and (the first time) note it. Whether it is
+ * appended to the pack is decided at the end: the pack may hold the object too, later.
+ */
 static int thin_base(struct indexer *ix, const git_oid *id, struct cached **out)
 {
 	git_odb_object *o = NULL;
@@ -308,8 +313,22 @@ static int thin_base(struct indexer *ix, const git_oid *id, struct cached **out)
 	git_oid_cpy(&c->id, id);
 	c->entry = SIZE_MAX;
 	git_odb_object_free(o);
-	if (rc == 0 && !oidmap_get(&ix->thin, id))
-		rc = append_base(ix, c);
+	if (rc == 0 && !oidmap_get(&ix->thin, id)) {
+		if (ix->nthin == ix->capthin) {
+			size_t cap = ix->capthin ? ix->capthin * 2 : 64;
+			git_oid *g = realloc(ix->thin_ids, cap * sizeof(*g));
+			if (!g)
+				rc = err_set(ERR_NOMEM, "out of memory");
+			else {
+				ix->thin_ids = g;
+				ix->capthin = cap;
+			}
+		}
+		if (rc == 0 && (rc = oidmap_add(&ix->thin, id, (int)ix->nthin)) > 0) {
+			git_oid_cpy(&ix->thin_ids[ix->nthin++], id);
+			rc = 0;
+		}
+	}
 	if (rc < 0) {
 		c->type = 0;
 		return rc;
@@ -359,6 +378,7 @@ static int settle(struct indexer *ix, size_t i, struct cached *c, int type)
 		git_oid_cpy(&e->id, &id);
 		if ((rc = oidmap_add(&ix->ids, &id, (int)i)) < 0)
 			return rc;
+		ix->ndups += rc == 0; /* another entry is this object too */
 	}
 	return 0;
 }
@@ -495,7 +515,6 @@ static int append_base(struct indexer *ix, const struct cached *c)
 	size_t k = pack_entry_header(hdr, c->type, c->data.len), start = ix->extra.len;
 	uLongf zlen = compressBound((uLong)c->data.len);
 	struct entry *e;
-	int rc;
 
 	if (ix->nbases == ix->capbases) {
 		size_t cap = ix->capbases ? ix->capbases * 2 : 64;
@@ -519,15 +538,15 @@ static int append_base(struct indexer *ix, const struct cached *c)
 				 (uInt)(ix->extra.len - start));
 	e->real = c->type;
 	git_oid_cpy(&e->id, &c->id);
-	if ((rc = oidmap_add(&ix->thin, &c->id, (int)ix->nbases)) < 0)
-		return rc;
 	ix->nbases++;
 	return 0;
 }
 
 /*
  * Resolve the entries the scan could not (a delta before its base, or a base nowhere
- * to be found: an error), then put the appended thin bases after the pack's entries.
+ * to be found: an error), then append the outside bases the pack does not hold itself
+ * (as git's index-pack --fix-thin: only those still missing once the pack is read) after
+ * the pack's entries.
  */
 static int resolve_all(struct indexer *ix)
 {
@@ -539,6 +558,28 @@ static int resolve_all(struct indexer *ix)
 		struct cached *c;
 		if (!ix->e[i].real)
 			rc = resolve(ix, i, 0, &c);
+	}
+	for (i = 0; i < ix->nthin && rc == 0; i++) {
+		const git_oid *id = &ix->thin_ids[i];
+		struct cached *c = cache_find(ix, id), tmp = {SIZE_MAX, {{0}}, 0, BUF_INIT};
+		git_odb_object *o = NULL;
+
+		if (oidmap_get(&ix->ids, id))
+			continue; /* the pack has it too: not appended */
+		if (!c) {
+			if (git_odb_read(&o, ix->odb, id) < 0)
+				return err_git(ERR_INVALID, "pack: a delta's base %s is missing",
+					       git_oid_tostr_s(id));
+			git_oid_cpy(&tmp.id, id);
+			tmp.type = (int)git_odb_object_type(o);
+			if (buf_add(&tmp.data, git_odb_object_data(o), git_odb_object_size(o)) < 0)
+				rc = err_set(ERR_NOMEM, "out of memory");
+			git_odb_object_free(o);
+			c = &tmp;
+		}
+		if (rc == 0)
+			rc = append_base(ix, c);
+		buf_release(&tmp.data);
 	}
 	if (rc < 0 || ix->nbases == 0)
 		return rc;
@@ -636,6 +677,88 @@ out:
 	return rc;
 }
 
+/*
+ * out = the received pack (no trailer) without the entries whose object an earlier entry
+ * is too. git sends such packs at times and accepts them, but an index listing an object
+ * twice fails git verify-pack and the multi-pack-index: the first copy is kept, the others
+ * dropped, every other entry copied as it is but for an ofs-delta's base offset, encoded
+ * again for the entry's new place (its base, or its base's first copy, stays before it).
+ * The entries (and the appended bases after them) get their new offsets.
+ */
+static int compact(struct indexer *ix, const unsigned char *pack, struct buf *out)
+{
+	size_t nrecv = ix->n - ix->nbases, i, k, shift;
+	size_t *keeper = malloc((nrecv ? nrecv : 1) * sizeof(*keeper));
+	size_t *base = malloc((nrecv ? nrecv : 1) * sizeof(*base));
+	struct entry *ne = malloc((ix->n ? ix->n : 1) * sizeof(*ne));
+	struct oidmap first = OIDMAP_INIT;
+	int rc = 0, g;
+
+	if (!keeper || !base || !ne || buf_add(out, pack, 12) < 0) {
+		rc = err_set(ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	for (i = 0; i < nrecv; i++) /* while the offsets are still those entry_at searches */
+		base[i] = ix->e[i].type == T_OFS_DELTA ? entry_at(ix, ix->e[i].base_off) : 0;
+	for (i = 0, k = 0; i < nrecv; i++) {
+		struct entry *e = &ix->e[i];
+		size_t start = out->len;
+
+		if ((g = oidmap_add(&first, &e->id, (int)i)) < 0) {
+			rc = g;
+			goto out;
+		}
+		if (g == 0) { /* a copy of an earlier entry's object: dropped */
+			keeper[i] = (size_t)*oidmap_get(&first, &e->id);
+			continue;
+		}
+		keeper[i] = i;
+		ne[k] = *e;
+		ne[k].off = start;
+		if (e->type == T_OFS_DELTA) {
+			unsigned char h[PACK_HEADER_MAX], o[16];
+			size_t b = keeper[base[i]], rel, pos = sizeof(o) - 1;
+
+			assert(base[i] < i && b < i);
+			rel = start - ix->e[b].off; /* ix->e[b].off: set to its new place below */
+			o[pos] = rel & 0x7f;
+			while (rel >>= 7)
+				o[--pos] = (unsigned char)(0x80 | (--rel & 0x7f));
+			if (buf_add(out, h, pack_entry_header(h, T_OFS_DELTA, e->size)) < 0 ||
+			    buf_add(out, o + pos, sizeof(o) - pos) < 0 ||
+			    buf_add(out, pack + e->data, e->end - e->data) < 0) {
+				rc = err_set(ERR_NOMEM, "out of memory");
+				goto out;
+			}
+		} else if (buf_add(out, pack + e->off, e->end - e->off) < 0) {
+			rc = err_set(ERR_NOMEM, "out of memory");
+			goto out;
+		}
+		ne[k].end = out->len;
+		ne[k].crc =
+		    (uint32_t)crc32(0L, (const Bytef *)out->ptr + start, (uInt)(out->len - start));
+		e->off = start; /* later ofs-deltas find their base's new place here */
+		k++;
+	}
+	shift = ix->len - out->len; /* the appended bases move back by what was dropped */
+	for (i = nrecv; i < ix->n; i++) {
+		ne[k] = ix->e[i];
+		ne[k].off -= shift;
+		ne[k].end -= shift;
+		k++;
+	}
+	free(ix->e);
+	ix->e = ne;
+	ne = NULL;
+	ix->n = k;
+out:
+	oidmap_release(&first);
+	free(ne);
+	free(base);
+	free(keeper);
+	return rc;
+}
+
 static int write_files(struct indexer *ix, const char *dir, const unsigned char *pack, size_t len)
 {
 	struct buf out = BUF_INIT, idx = BUF_INIT, path = BUF_INIT, idxpath = BUF_INIT;
@@ -644,9 +767,12 @@ static int write_files(struct indexer *ix, const char *dir, const unsigned char 
 	size_t i;
 	int rc;
 
-	/* the pack as it is, or with the thin bases appended and its count made right */
-	if (ix->nbases) {
-		if (buf_add(&out, pack, len) < 0 ||
+	/* the pack as it is, or without repeated objects, with the thin bases appended and
+	 * its count made right */
+	if (ix->nbases || ix->ndups) {
+		if (ix->ndups && (rc = compact(ix, pack, &out)) < 0)
+			goto out;
+		if ((!ix->ndups && buf_add(&out, pack, len) < 0) ||
 		    buf_add(&out, ix->extra.ptr, ix->extra.len) < 0) {
 			rc = err_set(ERR_NOMEM, "out of memory");
 			goto out;
@@ -662,7 +788,7 @@ static int write_files(struct indexer *ix, const char *dir, const unsigned char 
 		snprintf(hex + 2 * i, 3, "%02x", sum[i]);
 	if ((rc = buf_printf(&path, "%s/pack-%s.pack", dir, hex)) < 0)
 		goto out;
-	if (ix->nbases) {
+	if (ix->nbases || ix->ndups) {
 		if ((rc = buf_add(&out, sum, 20)) < 0)
 			goto out;
 		pack = (const unsigned char *)out.ptr;
@@ -735,6 +861,7 @@ out:
 		inflateEnd(&ix.z);
 	oidmap_release(&ix.ids);
 	oidmap_release(&ix.thin);
+	free(ix.thin_ids);
 	free(ix.bases);
 	buf_release(&ix.extra);
 	free(ix.e);

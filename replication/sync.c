@@ -27,6 +27,44 @@
 #include "trust.h"
 #include "verify.h"
 
+/*
+ * The peer could not even list its branches: every local branch in this office's scope
+ * fails with that error, its pending commits counted (sync_branch_failed), and each is
+ * told. Returns the error, message unchanged.
+ */
+static int sync_round_down(size_t *nfailed, struct ledger *l, const struct sync_peer *p,
+			   sync_each_fn each, void *payload)
+{
+	char msg[512];
+	git_reference_iterator *it = NULL;
+	git_reference *ref = NULL;
+	int rc = err_code(), k;
+
+	snprintf(msg, sizeof(msg), "%s", err_msg());
+	if (git_reference_iterator_glob_new(&it, l->repo, "refs/heads/*") == 0) {
+		while ((k = git_reference_next(&ref, it)) == 0) {
+			const char *b = git_reference_name(ref) + 11;
+			struct sync_branch_result r;
+
+			if (strcmp(b, "trust") != 0 && office_level(b) >= 0 &&
+			    office_in_scope(l->office, b)) {
+				if (each)
+					each(b, NULL, 0, 1, payload);
+				sync_branch_failed(&r, l, p, b, msg);
+				(*nfailed)++;
+				if (each)
+					each(b, &r, 0, 1, payload);
+			}
+			git_reference_free(ref);
+			ref = NULL;
+		}
+		git_reference_iterator_free(it);
+	}
+	git_error_clear();
+	err_clear();
+	return err_set(rc < 0 ? rc : ERR_NETWORK, "%s", msg);
+}
+
 int sync_round(size_t *nfailed, struct ledger *l, const struct sync_peer *p, sync_each_fn each,
 	       void *payload)
 {
@@ -36,7 +74,7 @@ int sync_round(size_t *nfailed, struct ledger *l, const struct sync_peer *p, syn
 
 	*nfailed = 0;
 	if ((rc = sync_branches(&names, &n, l, p)) < 0)
-		return rc;
+		return sync_round_down(nfailed, l, p, each, payload);
 	for (i = 0; i < n; i++) {
 		struct sync_branch_result r;
 
@@ -499,24 +537,27 @@ out:
 	return rc;
 }
 
-/* report-status: ERR_CONFLICT for a lost race or a non-fast-forward, ERR_DENIED else. */
-static int push_report(const struct buf *b, const char *url, const char *branch, const char *ref)
+int sync_push_report(const struct buf *b, const char *url, const char *branch, const char *ref)
 {
-	const char *line;
-	size_t pos = 0, n, rl = strlen(ref);
+	const char *line, *unpack = NULL;
+	size_t pos = 0, n, un = 0, rl = strlen(ref);
 	bool unpacked = false, ok = false;
 	int rc;
 
+	/* every line: a server that refuses a command leaves the pack unpacked ("unpack not
+	 * unpacked"), and only the command's ng line says whether a race was lost */
 	while (pos < b->len) {
 		if ((rc = pkt_next(b, &pos, &line, &n, url)) < 0)
 			return rc;
 		if (!line)
 			break;
 		if (n >= 6 && strncmp(line, "unpack", 6) == 0) {
-			if (n != 9 || strncmp(line, "unpack ok", 9) != 0)
-				return err_set(ERR_DENIED, "'%s' refused branch '%s': %.*s", url,
-					       branch, (int)n, line);
-			unpacked = true;
+			if (n != 9 || strncmp(line, "unpack ok", 9) != 0) {
+				unpack = line;
+				un = n;
+			} else {
+				unpacked = true;
+			}
 		} else if (n == rl + 3 && strncmp(line, "ok ", 3) == 0 &&
 			   memcmp(line + 3, ref, rl) == 0) {
 			ok = true;
@@ -527,10 +568,16 @@ static int push_report(const struct buf *b, const char *url, const char *branch,
 			bool race = memmem(why, (size_t)wn, "fast-forward", 12) ||
 				    memmem(why, (size_t)wn, "stale", 5) ||
 				    memmem(why, (size_t)wn, "moved", 5);
+			if (!race && unpack) /* "unpacker error": the unpack line says why */
+				return err_set(ERR_DENIED, "'%s' refused branch '%s': %.*s", url,
+					       branch, (int)un, unpack);
 			return err_set(race ? ERR_CONFLICT : ERR_DENIED,
 				       "'%s' refused branch '%s': %.*s", url, branch, wn, why);
 		}
 	}
+	if (unpack)
+		return err_set(ERR_DENIED, "'%s' refused branch '%s': %.*s", url, branch, (int)un,
+			       unpack);
 	if (!unpacked || !ok)
 		return err_set(ERR_NETWORK, "'%s' did not report the push of '%s'", url, branch);
 	return 0;
@@ -575,7 +622,7 @@ static int push_http(struct ledger *l, const struct sync_peer *p, const char *br
 	if ((rc = http_request(&reply, PUSH_REPLY_MAX, &u, p->url, "POST", "/git-receive-pack",
 			       "application/x-git-receive-pack-request", body.ptr, body.len)) < 0)
 		goto out;
-	rc = push_report(&reply, p->url, branch, ref);
+	rc = sync_push_report(&reply, p->url, branch, ref);
 out:
 	free(hide);
 	buf_release(&body);
@@ -633,9 +680,11 @@ int sync_upload_reply(struct buf *pack, const struct buf *b, const char *url, bo
 
 	if ((rc = pkt_next(b, &pos, &line, &n, url)) < 0)
 		return rc;
+	/* "not our ref": the branch moved between the advertisement and the request (a race
+	 * lost, ERR_CONFLICT: sync_branch fetches again) */
 	if (line && n >= 4 && strncmp(line, "ERR ", 4) == 0)
-		return err_set(ERR_DENIED, "'%s' refused the fetch: %.*s", url, (int)(n - 4),
-			       line + 4);
+		return err_set(memmem(line, n, "not our ref", 11) ? ERR_CONFLICT : ERR_DENIED,
+			       "'%s' refused the fetch: %.*s", url, (int)(n - 4), line + 4);
 	if (!line || !((n == 3 && strncmp(line, "NAK", 3) == 0) ||
 		       (n >= 44 && strncmp(line, "ACK ", 4) == 0)))
 		return err_set(ERR_NETWORK, "'%s' did not answer the fetch with ACK or NAK", url);
@@ -1004,6 +1053,54 @@ static int sync_once(struct sync_branch_result *res, struct ledger *l, const str
 	return 0;
 }
 
+/*
+ * What this ledger alone knows of branch after a failed sync: the local commits the
+ * peer did not have at the last exchange (local head against the tracking ref; every
+ * local commit when there was none) and the fetched ones not yet merged, so a status
+ * shows work pending while the parent is unreachable. Zero when it cannot tell.
+ */
+static void pending_counts(struct sync_branch_result *out, struct ledger *l,
+			   const struct sync_peer *p, const char *branch)
+{
+	char track[256];
+	git_oid local, remote;
+	git_revwalk *w = NULL;
+	bool has_local, has_remote;
+
+	out->ahead = out->behind = 0;
+	has_local = ledger_head(&local, l, branch) == 0;
+	has_remote = tracking_ref(track, sizeof(track), p, branch) == 0 &&
+		     git_reference_name_to_id(&remote, l->repo, track) == 0;
+	if (has_local && has_remote) {
+		if (git_graph_ahead_behind(&out->ahead, &out->behind, l->repo, &local, &remote) < 0)
+			out->ahead = out->behind = 0;
+	} else if (has_local && git_revwalk_new(&w, l->repo) == 0 &&
+		   git_revwalk_push(w, &local) == 0) {
+		git_oid id;
+		while (git_revwalk_next(&id, w) == 0)
+			out->ahead++;
+	}
+	git_revwalk_free(w);
+	git_error_clear();
+}
+
+void sync_branch_failed(struct sync_branch_result *out, struct ledger *l, const struct sync_peer *p,
+			const char *branch, const char *error)
+{
+	char msg[sizeof(out->error)];
+
+	snprintf(msg, sizeof(msg), "%s", error); /* error may be err_msg(), cleared below */
+	memset(out, 0, sizeof(*out));
+	snprintf(out->branch, sizeof(out->branch), "%s", branch);
+	out->outcome = SYNC_FAILED;
+	snprintf(out->error, sizeof(out->error), "%s", msg);
+	pending_counts(out, l, p, branch);
+	if (strcmp(branch, "trust") != 0 && sync_conflicts_open(&out->conflicts, l, branch) < 0)
+		out->conflicts = 0;
+	err_clear();
+	err_set(ERR_NETWORK, "%s", msg);
+}
+
 int sync_branch(struct sync_branch_result *out, struct ledger *l, const struct sync_peer *p,
 		const char *branch)
 {
@@ -1019,8 +1116,7 @@ int sync_branch(struct sync_branch_result *out, struct ledger *l, const struct s
 		err_clear();
 	}
 	if (rc < 0) {
-		out->outcome = SYNC_FAILED;
-		snprintf(out->error, sizeof(out->error), "%s", err_msg());
+		sync_branch_failed(out, l, p, branch, err_msg());
 		return rc;
 	}
 	if (strcmp(branch, "trust") != 0 &&

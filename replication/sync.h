@@ -78,6 +78,15 @@ int sync_branch(struct sync_branch_result *out, struct ledger *l, const struct s
 
 const char *sync_outcome_name(enum sync_outcome o);
 
+/*
+ * Fill out as a failed sync of branch with error (copied first: it may be err_msg()),
+ * its ahead and behind from this ledger alone: local commits not in the tracking ref of
+ * the last exchange with p (all of them when there was none), and fetched ones not
+ * merged; conflicts: the branch's open conflict records. Leaves err_msg() = error.
+ */
+void sync_branch_failed(struct sync_branch_result *out, struct ledger *l, const struct sync_peer *p,
+			const char *branch, const char *error);
+
 /* Called by sync_round for the i-th of n branches: before its sync (r NULL), and after. */
 typedef void (*sync_each_fn)(const char *branch, const struct sync_branch_result *r, size_t i,
 			     size_t n, void *payload);
@@ -85,7 +94,9 @@ typedef void (*sync_each_fn)(const char *branch, const struct sync_branch_result
 /*
  * One round: sync_branch on every branch sync_branches lists, each told before and
  * after (each may be NULL). *nfailed: how many failed or diverged. An error is returned only
- * when the branches cannot be listed; a branch's failure is in its result.
+ * when the branches cannot be listed (the peer is down): then every local branch in this
+ * office's scope is told as failed with that error and its pending commits
+ * (sync_branch_failed), and counted in *nfailed. A branch's failure is in its result.
  */
 int sync_round(size_t *nfailed, struct ledger *l, const struct sync_peer *p, sync_each_fn each,
 	       void *payload);
@@ -107,9 +118,19 @@ int sync_conflicts_open(size_t *out, struct ledger *l, const char *branch);
  * The pack in an upload-pack answer (body): after its ACK or NAK line, on side-band
  * channel 1 up to a flush (sideband), or the rest of the body. Appended to pack. Errors
  * name url and what was wrong: a malformed or truncated pkt-line, no ACK/NAK, an ERR
- * line or a channel-3 message from the server (ERR_DENIED), a missing flush.
+ * line or a channel-3 message from the server (ERR_DENIED; ERR_CONFLICT for "not our
+ * ref": the branch moved since the advertisement), a missing flush.
  */
 struct buf;
 int sync_upload_reply(struct buf *pack, const struct buf *body, const char *url, bool sideband);
+
+/*
+ * Read a receive-pack report-status (body) for the push of ref (refs/heads/<branch>):
+ * 0 when ref was updated; ERR_CONFLICT when the peer's branch moved (a stale old value or
+ * a non-fast-forward: its ng line says so, even after "unpack not unpacked"), ERR_DENIED
+ * for any other refusal (the ng line's reason, or the unpack line's), ERR_NETWORK when
+ * the report is malformed or does not name ref. Messages name url and branch.
+ */
+int sync_push_report(const struct buf *body, const char *url, const char *branch, const char *ref);
 
 #endif

@@ -15,11 +15,13 @@
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <git2.h>
@@ -41,6 +43,7 @@ struct tls_stream {
 	char *host, *port;
 	int fd;
 	SSL *ssl;
+	int broken; /* a read or write failed: no close_notify is sent (s_close) */
 	git_cert_x509 cert;
 	unsigned char *der;
 };
@@ -171,12 +174,14 @@ static ssize_t s_read(git_stream *st, void *data, size_t len)
 	case SSL_ERROR_ZERO_RETURN:
 		return 0;
 	case SSL_ERROR_SYSCALL:
+		s->broken = 1;
 		if (errno == EAGAIN || errno == EWOULDBLOCK) {
 			git_error_set_str(GIT_ERROR_NET, "timed out reading from the server");
 			return -1;
 		}
 		return stream_error("read from %s:%s failed", s->host, s->port);
 	default:
+		s->broken = 1;
 		return stream_error("read from %s:%s failed", s->host, s->port);
 	}
 }
@@ -189,19 +194,41 @@ static ssize_t s_write(git_stream *st, const char *data, size_t len, int flags)
 	while (done < len) {
 		size_t k = len - done > INT32_MAX ? INT32_MAX : len - done;
 		int n = SSL_write(s->ssl, data + done, (int)k);
-		if (n <= 0)
+		if (n <= 0) {
+			s->broken = 1;
 			return stream_error("write to %s:%s failed", s->host, s->port);
+		}
 		done += (size_t)n;
 	}
 	return (ssize_t)len;
 }
 
+/*
+ * Send close_notify, unless the connection already failed (OpenSSL must not shut down
+ * after a fatal error, and the peer is gone). A peer may reset the connection at any
+ * moment, and writing to a reset socket raises SIGPIPE, which kills a process that did
+ * not ignore it (exit 141, no message): SIGPIPE is blocked in this thread around the
+ * write, and one it raised is taken before the mask is restored.
+ */
 static int s_close(git_stream *st)
 {
 	struct tls_stream *s = (struct tls_stream *)st;
+	sigset_t pipe, old, pending;
 
-	if (s->ssl)
-		SSL_shutdown(s->ssl);
+	if (s->ssl && !s->broken) {
+		sigemptyset(&pipe);
+		sigaddset(&pipe, SIGPIPE);
+		if (pthread_sigmask(SIG_BLOCK, &pipe, &old) == 0) {
+			SSL_shutdown(s->ssl);
+			if (!sigismember(&old, SIGPIPE) && sigpending(&pending) == 0 &&
+			    sigismember(&pending, SIGPIPE)) {
+				struct timespec zero = {0, 0};
+				while (sigtimedwait(&pipe, NULL, &zero) < 0 && errno == EINTR)
+					;
+			}
+			pthread_sigmask(SIG_SETMASK, &old, NULL);
+		}
+	}
 	ERR_clear_error();
 	if (s->fd >= 0)
 		close(s->fd);

@@ -326,41 +326,65 @@ static int walk_read(git_object **out, git_odb_object **raw, struct walk *w, con
 }
 
 /*
- * Visit what tree has and old (NULL: nothing) does not. A tree seen before is skipped
- * whole: its objects were visited then, or are in the tree it was compared with.
+ * Visit what tree has and none of olds (nold of them, each NULL or the tree at the same
+ * path in one parent) has at the same path: what a parent has, the receiver has, or gets
+ * with that parent (parents come first). A merge is so compared with every parent, not
+ * only its first: what it takes from a line the receiver has is not sent again. Each
+ * object's base is the first parent's object at its path that has one. A tree seen before
+ * is skipped whole: its objects were visited then, or are in the trees it was compared
+ * with.
  */
-static int walk_tree(struct walk *w, git_tree *tree, git_odb_object *raw, git_tree *old,
-		     const char *name)
+static int walk_tree(struct walk *w, git_tree *tree, git_odb_object *raw, git_tree *const *olds,
+		     size_t nold, const char *name)
 {
-	size_t i, n;
+	const git_tree_entry **oes = NULL;
+	git_tree **osubs = NULL;
+	const git_oid *base = NULL;
+	size_t i, k, n;
 	int rc;
 
-	if (old && git_oid_equal(git_tree_id(tree), git_tree_id(old)))
-		return 0;
+	for (k = 0; k < nold; k++)
+		if (olds[k] && git_oid_equal(git_tree_id(tree), git_tree_id(olds[k])))
+			return 0;
 	if ((rc = oidmap_add(&w->seen, git_tree_id(tree), 0)) <= 0)
 		return rc;
-	if ((rc = visit(w, git_tree_id(tree), GIT_OBJECT_TREE, name, old ? git_tree_id(old) : NULL,
-			raw)) != 0)
+	for (k = 0; k < nold && !base; k++)
+		base = olds[k] ? git_tree_id(olds[k]) : NULL;
+	if ((rc = visit(w, git_tree_id(tree), GIT_OBJECT_TREE, name, base, raw)) != 0)
 		return rc;
+	if (nold &&
+	    (!(oes = calloc(nold, sizeof(*oes))) || !(osubs = calloc(nold, sizeof(*osubs))))) {
+		rc = err_set(ERR_NOMEM, "out of memory");
+		goto out;
+	}
 	n = git_tree_entrycount(tree);
-	for (i = 0; i < n; i++) {
+	for (i = 0; i < n && rc == 0; i++) {
 		const git_tree_entry *e = git_tree_entry_byindex(tree, i);
 		const char *ename = git_tree_entry_name(e);
-		const git_tree_entry *oe = old ? git_tree_entry_byname(old, ename) : NULL;
 		git_object_t type = git_tree_entry_type(e);
-		git_tree *sub = NULL, *osub = NULL;
+		git_tree *sub = NULL;
 		git_odb_object *subraw = NULL;
+		bool same = false;
 
-		if (oe && git_oid_equal(git_tree_entry_id(oe), git_tree_entry_id(e)))
+		base = NULL;
+		for (k = 0; k < nold && !same; k++) {
+			oes[k] = olds[k] ? git_tree_entry_byname(olds[k], ename) : NULL;
+			if (oes[k] &&
+			    git_oid_equal(git_tree_entry_id(oes[k]), git_tree_entry_id(e)))
+				same = true;
+			else if (oes[k] && git_tree_entry_type(oes[k]) != type)
+				oes[k] = NULL; /* a blob became a tree, or the other way round */
+			else if (oes[k] && !base)
+				base = git_tree_entry_id(oes[k]);
+		}
+		if (same)
 			continue;
-		if (oe && git_tree_entry_type(oe) != type)
-			oe = NULL; /* a blob became a tree, or the other way round */
 		if (type == GIT_OBJECT_BLOB) {
 			if ((rc = oidmap_add(&w->seen, git_tree_entry_id(e), 0)) < 0)
-				return rc;
-			if (rc == 1 && (rc = visit(w, git_tree_entry_id(e), GIT_OBJECT_BLOB, ename,
-						   oe ? git_tree_entry_id(oe) : NULL, NULL)) != 0)
-				return rc;
+				break;
+			rc = rc == 1 ? visit(w, git_tree_entry_id(e), GIT_OBJECT_BLOB, ename, base,
+					     NULL)
+				     : 0;
 			continue;
 		}
 		if (type != GIT_OBJECT_TREE)
@@ -368,23 +392,29 @@ static int walk_tree(struct walk *w, git_tree *tree, git_odb_object *raw, git_tr
 		if (oidmap_get(&w->seen, git_tree_entry_id(e)))
 			continue; /* visited whole already: not read again */
 		if (walk_read((git_object **)&sub, &subraw, w, git_tree_entry_id(e),
-			      GIT_OBJECT_TREE) < 0)
-			return err_git(ERR_INVALID, "missing or bad tree %s",
-				       git_oid_tostr_s(git_tree_entry_id(e)));
-		if (oe && git_tree_lookup(&osub, w->repo, git_tree_entry_id(oe)) < 0) {
-			git_tree_free(sub);
-			git_odb_object_free(subraw);
-			return err_git(ERR_IO, "cannot read tree %s",
-				       git_oid_tostr_s(git_tree_entry_id(oe)));
+			      GIT_OBJECT_TREE) < 0) {
+			rc = err_git(ERR_INVALID, "missing or bad tree %s",
+				     git_oid_tostr_s(git_tree_entry_id(e)));
+			break;
 		}
-		rc = walk_tree(w, sub, subraw, osub, ename);
+		for (k = 0; k < nold && rc == 0; k++)
+			if (oes[k] &&
+			    git_tree_lookup(&osubs[k], w->repo, git_tree_entry_id(oes[k])) < 0)
+				rc = err_git(ERR_IO, "cannot read tree %s",
+					     git_oid_tostr_s(git_tree_entry_id(oes[k])));
+		if (rc == 0)
+			rc = walk_tree(w, sub, subraw, osubs, nold, ename);
+		for (k = 0; k < nold; k++) {
+			git_tree_free(osubs[k]);
+			osubs[k] = NULL;
+		}
 		git_odb_object_free(subraw);
 		git_tree_free(sub);
-		git_tree_free(osub);
-		if (rc != 0)
-			return rc;
 	}
-	return 0;
+out:
+	free(osubs);
+	free(oes);
+	return rc;
 }
 
 int xfer_walk_objects(git_repository *repo, const git_oid *tips, size_t ntips, const git_oid *hide,
@@ -393,10 +423,10 @@ int xfer_walk_objects(git_repository *repo, const git_oid *tips, size_t ntips, c
 	struct walk w = {repo, NULL, OIDMAP_INIT, cb, payload};
 	git_revwalk *rw = NULL;
 	git_commit *c = NULL, *parent = NULL;
-	git_tree *tree = NULL, *ptree = NULL;
+	git_tree *tree = NULL, **ptrees = NULL;
 	git_odb_object *craw = NULL, *traw = NULL;
 	git_oid id;
-	size_t i;
+	size_t i, k, np = 0;
 	int rc = 0, g;
 
 	if ((flags & XFER_WALK_RAW) && git_repository_odb(&w.odb, repo) < 0) {
@@ -427,25 +457,36 @@ int xfer_walk_objects(git_repository *repo, const git_oid *tips, size_t ntips, c
 			rc = err_git(ERR_INVALID, "missing or bad commit %s", git_oid_tostr_s(&id));
 			goto out;
 		}
-		if (git_commit_parentcount(c) > 0 &&
-		    (git_commit_parent(&parent, c, 0) < 0 || git_commit_tree(&ptree, parent) < 0)) {
-			rc = err_git(ERR_INVALID, "missing parent of commit %s",
-				     git_oid_tostr_s(&id));
+		/* every parent's tree: what the commit shares with any of them is not sent */
+		np = git_commit_parentcount(c);
+		if (np && !(ptrees = calloc(np, sizeof(*ptrees)))) {
+			rc = err_set(ERR_NOMEM, "out of memory");
 			goto out;
 		}
+		for (k = 0; k < np; k++) {
+			if (git_commit_parent(&parent, c, (unsigned)k) < 0 ||
+			    git_commit_tree(&ptrees[k], parent) < 0) {
+				rc = err_git(ERR_INVALID, "missing parent of commit %s",
+					     git_oid_tostr_s(&id));
+				goto out;
+			}
+			git_commit_free(parent);
+			parent = NULL;
+		}
 		if ((rc = visit(&w, &id, GIT_OBJECT_COMMIT, NULL, NULL, craw)) != 0 ||
-		    (rc = walk_tree(&w, tree, traw, ptree, NULL)) != 0)
+		    (rc = walk_tree(&w, tree, traw, ptrees, np, NULL)) != 0)
 			goto out;
 		git_odb_object_free(craw);
 		git_odb_object_free(traw);
 		craw = NULL;
 		traw = NULL;
-		git_tree_free(ptree);
-		git_commit_free(parent);
+		for (k = 0; k < np; k++)
+			git_tree_free(ptrees[k]);
+		free(ptrees);
+		ptrees = NULL;
+		np = 0;
 		git_tree_free(tree);
 		git_commit_free(c);
-		ptree = NULL;
-		parent = NULL;
 		tree = NULL;
 		c = NULL;
 	}
@@ -454,7 +495,9 @@ int xfer_walk_objects(git_repository *repo, const git_oid *tips, size_t ntips, c
 out:
 	git_odb_object_free(craw);
 	git_odb_object_free(traw);
-	git_tree_free(ptree);
+	for (k = 0; ptrees && k < np; k++)
+		git_tree_free(ptrees[k]);
+	free(ptrees);
 	git_commit_free(parent);
 	git_tree_free(tree);
 	git_commit_free(c);

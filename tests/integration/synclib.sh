@@ -112,7 +112,7 @@ daemon_conf() {
 		echo "pid_file = $T/$n.pid"
 		echo "sync_interval = 0"
 		echo "log_level = debug"
-		echo "timeout = 5"
+		echo "timeout = 30" # idle seconds: generous, a loaded machine is slow to answer
 		for kv in "$@"; do
 			echo "${kv%%=*} = ${kv#*=}"
 		done

@@ -268,6 +268,39 @@ static void test_lww(void **state)
 	merge_result_release(&r);
 }
 
+/*
+ * lww is per field: ours set the phone first, theirs set it later, then ours edited
+ * another field (its record stamp is now the later one). Theirs' phone wins: it was
+ * written last. The same either way round (merge() checks), and the record's "hlc" is
+ * still the larger stamp.
+ */
+static void test_lww_per_field(void **state)
+{
+	struct fixture *f = *state;
+	struct merge_result r = {0};
+	json_t *rec, *o;
+
+	put(f->l, OURS, PERSON, true);
+	fork_branch(f->l);
+	put(f->l, OURS, "{\"id\": \"" P1 "\", \"phone\": \"111\"}", false); /* t1 */
+	put(f->l, THEIRS, "{\"id\": \"" P1 "\", \"disability\": \"none\"}", false);
+	put(f->l, THEIRS, "{\"id\": \"" P1 "\", \"phone\": \"222\"}", false);	      /* t2 */
+	put(f->l, OURS, "{\"id\": \"" P1 "\", \"conditions\": [\"asthma\"]}", false); /* t3 */
+	put(f->l, OURS, "{\"id\": \"" P1 "\", \"conditions\": [\"gout\"]}", false);
+	merge(f->l, &r, MERGE_MERGED);
+	rec = get(f->l, OURS, P1);
+	assert_string_equal(str(rec, "phone"), "222");
+	assert_discarded(&r, P1, "phone", "\"111\"");
+	assert_string_equal(str(rec, "disability"), "none");
+	assert_string_equal(
+	    json_string_value(json_array_get(json_object_get(rec, "conditions"), 0)), "gout");
+	o = get(f->l, OURS "~1", P1); /* ours before the merge: the larger stamp */
+	assert_string_equal(str(rec, "hlc"), str(o, "hlc"));
+	json_decref(o);
+	json_decref(rec);
+	merge_result_release(&r);
+}
+
 static void test_authority(void **state)
 {
 	struct fixture *f = *state;
@@ -639,6 +672,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_one_side_and_same_value, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_lww, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_lww_per_field, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_authority, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_workflow, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_workflow_rank, setup, teardown),

@@ -29,6 +29,7 @@
 #include "ledger.h"
 #include "pack.h"
 #include "util.h"
+#include "xfer.h"
 
 #define NFILES 300
 
@@ -54,17 +55,20 @@ static void blob_text(char *out, size_t n, int file, int version)
 		 40 + file % 7, file);
 }
 
-/* A commit of dir/<files> with file k at version v[k], on parent (NULL: none). */
-static void commit(git_oid *out, git_repository *r, const int *v, const git_oid *parent)
+/* A commit of dir/<files> with file k at version v[k], on parents[0..np). */
+static void commit_n(git_oid *out, git_repository *r, const int *v, const git_oid *parents,
+		     size_t np)
 {
 	git_treebuilder *sub = NULL, *root = NULL;
 	git_signature *sig = NULL;
 	git_tree *tree = NULL;
-	git_commit *p = NULL;
+	git_commit *p[2] = {NULL, NULL};
 	git_oid id, tid;
 	char name[32], text[128];
+	size_t i;
 	int k;
 
+	assert_true(np <= 2);
 	assert_int_equal(git_treebuilder_new(&sub, r, NULL), 0);
 	for (k = 0; k < NFILES; k++) {
 		blob_text(text, sizeof(text), k, v[k]);
@@ -79,16 +83,23 @@ static void commit(git_oid *out, git_repository *r, const int *v, const git_oid 
 	assert_int_equal(git_treebuilder_write(&tid, root), 0);
 	assert_int_equal(git_tree_lookup(&tree, r, &tid), 0);
 	assert_int_equal(git_signature_new(&sig, "t", "t@example.org", 1700000000, 0), 0);
-	if (parent)
-		assert_int_equal(git_commit_lookup(&p, r, parent), 0);
-	assert_int_equal(git_commit_create(out, r, NULL, sig, sig, NULL, "c", tree, p ? 1 : 0,
-					   (const git_commit **)&p),
-			 0);
-	git_commit_free(p);
+	for (i = 0; i < np; i++)
+		assert_int_equal(git_commit_lookup(&p[i], r, &parents[i]), 0);
+	assert_int_equal(
+	    git_commit_create(out, r, NULL, sig, sig, NULL, "c", tree, np, (const git_commit **)p),
+	    0);
+	git_commit_free(p[0]);
+	git_commit_free(p[1]);
 	git_signature_free(sig);
 	git_tree_free(tree);
 	git_treebuilder_free(root);
 	git_treebuilder_free(sub);
+}
+
+/* A commit of dir/<files> with file k at version v[k], on parent (NULL: none). */
+static void commit(git_oid *out, git_repository *r, const int *v, const git_oid *parent)
+{
+	commit_n(out, r, v, parent, parent ? 1 : 0);
 }
 
 static int setup(void **state)
@@ -541,6 +552,178 @@ static void put_delta(struct buf *b, const git_oid *base, size_t baselen, const 
 	buf_release(&d);
 }
 
+/* An OFS_DELTA at the end of b making text (n bytes) from the blob entry at base_at. */
+static void put_ofs_delta(struct buf *b, size_t base_at, size_t baselen, const char *text, size_t n)
+{
+	struct buf d = BUF_INIT;
+	unsigned char v[2] = {(unsigned char)baselen, (unsigned char)n}, o[16];
+	size_t rel = b->len - base_at, pos = sizeof(o) - 1;
+
+	assert_true(baselen < 128 && n < 128);
+	buf_add(&d, v, 2);
+	buf_addch(&d, (char)n);
+	buf_add(&d, text, n);
+	put_hdr(b, 6, d.len);
+	o[pos] = rel & 0x7f;
+	while (rel >>= 7)
+		o[--pos] = (unsigned char)(0x80 | (--rel & 0x7f));
+	buf_add(b, o + pos, sizeof(o) - pos);
+	put_z(b, d.ptr, d.len);
+	buf_release(&d);
+}
+
+static void expect_object(git_repository *r, const git_oid *id, const char *text)
+{
+	git_odb *odb = NULL;
+	git_odb_object *o = NULL;
+
+	assert_int_equal(git_repository_odb(&odb, r), 0);
+	git_odb_refresh(odb);
+	if (git_odb_read(&o, odb, id) < 0)
+		fail_msg("object %s is not readable", git_oid_tostr_s(id));
+	assert_int_equal(git_odb_object_size(o), strlen(text));
+	assert_memory_equal(git_odb_object_data(o), text, strlen(text));
+	git_odb_object_free(o);
+	git_odb_free(odb);
+}
+
+/*
+ * Packs git accepts though an object is in them twice: a delta whose base the receiver
+ * has and the pack brings later too (a thin base must not be appended next to the pack's
+ * own copy), and one object sent twice, with an ofs-delta against its second copy. Each
+ * is indexed, every object readable, and stock git verifies the stored pack and index.
+ */
+static void test_duplicates(void **state)
+{
+	struct fixture *f = *state;
+	static const char x[] = "hello world\n", y[] = "hello there\n", z[] = "other\n";
+	struct buf b = BUF_INIT;
+	git_oid xid, yid, zid, got;
+	git_odb *odb = NULL;
+	char dir[160], cmd[700], path[200];
+	size_t second;
+
+	packdir(dir, sizeof(dir), f->b);
+	/* b has x; the pack: y as a delta against x, then x itself */
+	assert_int_equal(git_blob_create_from_buffer(&xid, f->rb, x, strlen(x)), 0);
+	start(&b, 2);
+	put_delta(&b, &xid, strlen(x), y, strlen(y), &yid);
+	put_blob(&b, x, strlen(x), &got);
+	assert_true(git_oid_equal(&got, &xid));
+	finish(&b);
+	/* stock git takes it (into a scratch copy of b) */
+	snprintf(path, sizeof(path), "%s/late-base.pack", f->dir);
+	assert_int_equal(util_write_file(path, b.ptr, b.len, 0644), 0);
+	snprintf(cmd, sizeof(cmd),
+		 "cp -r %s %s/copy.git && git -C %s/copy.git index-pack --stdin --fix-thin < %s",
+		 f->b, f->dir, f->dir, path);
+	run_git(cmd);
+	assert_int_equal(git_repository_odb(&odb, f->rb), 0);
+	if (pack_index(NULL, dir, b.ptr, b.len, odb) < 0)
+		fail_msg("a thin base the pack also holds: %s", err_msg());
+	/* and without the receiver's objects: the base comes after its delta */
+	if (pack_index(NULL, dir, b.ptr, b.len, NULL) < 0)
+		fail_msg("a base after its delta: %s", err_msg());
+	expect_object(f->rb, &yid, y);
+
+	/* x, z, x again, then w as an ofs-delta against the second x */
+	start(&b, 4);
+	put_blob(&b, x, strlen(x), NULL);
+	put_blob(&b, z, strlen(z), &zid);
+	second = b.len;
+	put_blob(&b, x, strlen(x), NULL);
+	put_ofs_delta(&b, second, strlen(x), "hello w\n", 8);
+	finish(&b);
+	snprintf(path, sizeof(path), "%s/twice.pack", f->dir);
+	assert_int_equal(util_write_file(path, b.ptr, b.len, 0644), 0);
+	snprintf(cmd, sizeof(cmd), "git -C %s/copy.git index-pack --stdin < %s", f->dir, path);
+	run_git(cmd);
+	if (pack_index(NULL, dir, b.ptr, b.len, odb) < 0)
+		fail_msg("an object twice in a pack: %s", err_msg());
+	assert_int_equal(git_odb_hash(&got, "hello w\n", 8, GIT_OBJECT_BLOB), 0);
+	expect_object(f->rb, &got, "hello w\n");
+	expect_object(f->rb, &zid, z);
+	expect_object(f->rb, &xid, x);
+	git_odb_free(odb);
+	/* every pack and index stored checks with stock git, which lists each object once */
+	snprintf(cmd, sizeof(cmd),
+		 "for i in %s/*.idx; do git verify-pack \"$i\" || exit 1; done && "
+		 "git -C %s fsck --strict && git -C %s multi-pack-index write && "
+		 "git -C %s multi-pack-index verify",
+		 dir, f->b, f->b, f->b);
+	run_git(cmd);
+	buf_release(&b);
+}
+
+struct listed {
+	git_oid ids[64];
+	size_t n;
+};
+
+static int list_ids(const git_oid *id, git_object_t type, const char *name, void *payload)
+{
+	struct listed *l = payload;
+
+	(void)type;
+	(void)name;
+	assert_true(l->n < 64);
+	git_oid_cpy(&l->ids[l->n++], id);
+	return 0;
+}
+
+/*
+ * A merge whose first parent is a line the receiver lacks and whose second is the head
+ * the receiver has: what the merge takes from the second parent is not sent again (it was
+ * when a merge was compared with its first parent only), and the pack indexes.
+ */
+static void test_merge_walk(void **state)
+{
+	struct fixture *f = *state;
+	int v[NFILES] = {0};
+	git_oid theirs, ours, m, blob17;
+	struct listed l = {{{{0}}}, 0};
+	struct pack_stats st;
+	struct buf p = BUF_INIT;
+	git_odb *odb = NULL;
+	char dir[160], text[128];
+	size_t i;
+
+	v[17] = 1;
+	commit(&theirs, f->ra, v, &f->c[0]); /* the receiver's head */
+	blob_text(text, sizeof(text), 17, 1);
+	assert_int_equal(git_odb_hash(&blob17, text, strlen(text), GIT_OBJECT_BLOB), 0);
+	v[17] = 0;
+	v[230] = 1;
+	commit(&ours, f->ra, v, &f->c[0]); /* a stale line of ours */
+	v[17] = 1;
+	{
+		git_oid parents[2] = {ours, theirs};
+		commit_n(&m, f->ra, v, parents, 2);
+	}
+	assert_int_equal(xfer_walk(f->ra, &m, 1, &theirs, 1, list_ids, &l), 0);
+	for (i = 0; i < l.n; i++)
+		if (git_oid_equal(&l.ids[i], &blob17))
+			fail_msg("the merge sends blob %s, which the receiver has",
+				 git_oid_tostr_s(&blob17));
+	/* ours: commit, root, dir, blob 230; the merge: commit, root, dir */
+	assert_int_equal(l.n, 7);
+
+	/* the receiver has c0 and theirs; the thin pack of the merge indexes there */
+	packdir(dir, sizeof(dir), f->b);
+	write_pack(&p, NULL, f->ra, &theirs, NULL, 0);
+	if (pack_index(NULL, dir, p.ptr, p.len, NULL) < 0)
+		fail_msg("pack_index: %s", err_msg());
+	write_pack(&p, &st, f->ra, &m, &theirs, PACK_THIN);
+	assert_int_equal(st.objects, 7);
+	assert_int_equal(git_repository_odb(&odb, f->rb), 0);
+	git_odb_refresh(odb);
+	if (pack_index(NULL, dir, p.ptr, p.len, odb) < 0)
+		fail_msg("pack_index: %s", err_msg());
+	git_odb_free(odb);
+	expect_same(f->ra, f->rb, &m);
+	buf_release(&p);
+}
+
 /* Packs built to cost memory or time: refused, or indexed in bounded memory. */
 static void test_hostile(void **state)
 {
@@ -689,6 +872,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_cut_and_flipped, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_handmade, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_hostile, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_duplicates, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_merge_walk, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_multi_pack_index, setup, teardown),
 	};
 	int rc;

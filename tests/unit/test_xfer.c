@@ -445,8 +445,11 @@ static void test_upload_reply(void **state)
 	reply_bad("\xff\xfe\x00\x01garbage", 11, true, ERR_NETWORK, "malformed or truncated");
 	reply_bad("0009hello", 9, true, ERR_NETWORK, "did not answer the fetch with ACK or NAK");
 	reply_bad("0000", 4, true, ERR_NETWORK, "did not answer the fetch with ACK or NAK");
-	reply_bad("0016ERR not our ref x", 22, true, ERR_DENIED,
+	/* the branch moved between advertisement and request: a race, fetched again */
+	reply_bad("0016ERR not our ref x", 22, true, ERR_CONFLICT,
 		  "refused the fetch: not our ref x");
+	reply_bad("0018ERR scope is too big", 24, true, ERR_DENIED,
+		  "refused the fetch: scope is too big");
 	/* the side band: cut in a packet, no flush, an error on channel 3 */
 	n = pkt(body, "NAK\n", 4);
 	k = n + band(body + n, 1, "PACKdata", 8);
@@ -454,6 +457,59 @@ static void test_upload_reply(void **state)
 	reply_bad(body, k, true, ERR_NETWORK, "was cut short");
 	k += band(body + k, 3, "disk full", 9);
 	reply_bad(body, k, true, ERR_DENIED, "failed the fetch: disk full");
+}
+
+/* --- the client's reading of a receive-pack report ------------------------------ */
+
+static void report_is(int code, const char *msg, const char *const *lines)
+{
+	struct buf in = BUF_INIT;
+	char line[300];
+	int rc;
+
+	for (; *lines; lines++) {
+		size_t n = strlen(*lines);
+		assert_true(n + 4 < sizeof(line));
+		snprintf(line, sizeof(line), "%04x%s", (unsigned)(n + 4) & 0xffffu, *lines);
+		assert_int_equal(buf_add(&in, line, n + 4), 0);
+	}
+	assert_int_equal(buf_add(&in, "0000", 4), 0);
+	err_clear();
+	rc = sync_push_report(&in, "https://peer/x", "1201", "refs/heads/1201");
+	if (rc != code)
+		fail_msg("report '%s': %d, not %d (%s)", in.ptr, rc, code, err_msg());
+	if (msg && !strstr(err_msg(), msg))
+		fail_msg("message '%s' lacks '%s'", err_msg(), msg);
+	buf_release(&in);
+}
+
+static void test_push_report(void **state)
+{
+	static const char *const ok[] = {"unpack ok\n", "ok refs/heads/1201\n", NULL};
+	/* what our receive-pack (and git's) answers when the old value is stale: the pack is
+	 * not unpacked, and only the ng line tells it was a race */
+	static const char *const stale[] = {
+	    "unpack not unpacked: a command was refused\n",
+	    "ng refs/heads/1201 stale old value: the branch moved, fetch first\n", NULL};
+	static const char *const nonff[] = {"unpack ok\n", "ng refs/heads/1201 non-fast-forward\n",
+					    NULL};
+	static const char *const unpacker[] = {"unpack index-pack abnormal exit\n",
+					       "ng refs/heads/1201 unpacker error\n", NULL};
+	static const char *const refused[] = {
+	    "unpack ok\n", "ng refs/heads/1201 commit 1234 is not signed\n", NULL};
+	static const char *const unpack_only[] = {"unpack disk full\n", NULL};
+	static const char *const silent[] = {"unpack ok\n", NULL};
+	static const char *const other[] = {"unpack ok\n", "ok refs/heads/1202\n", NULL};
+
+	(void)state;
+	report_is(0, NULL, ok);
+	report_is(ERR_CONFLICT, "refused branch '1201': stale old value", stale);
+	report_is(ERR_CONFLICT, "non-fast-forward", nonff);
+	report_is(ERR_DENIED, "unpack index-pack abnormal exit", unpacker);
+	report_is(ERR_DENIED, "is not signed", refused);
+	report_is(ERR_DENIED, "unpack disk full", unpack_only);
+	report_is(ERR_NETWORK, "did not report the push of '1201'", silent);
+	report_is(ERR_NETWORK, "did not report", other);
 }
 
 int main(void)
@@ -464,6 +520,7 @@ int main(void)
 	    cmocka_unit_test(test_commands_good),
 	    cmocka_unit_test(test_commands_bad),
 	    cmocka_unit_test(test_upload_reply),
+	    cmocka_unit_test(test_push_report),
 	    cmocka_unit_test_setup_teardown(test_receive_garbage, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_upload_garbage, setup, teardown),
 	};
