@@ -32,6 +32,8 @@ struct dmn_config {
 	char *listen;		/* host:port to serve on, or NULL for none */
 	char *parent;		/* parent's URL (https://host:port/name), or NULL */
 	char *parent_name;	/* refs/remotes/<parent_name>/… (default "parent") */
+	char *parent_office;	/* the parent's office code (its certificate's CN), or NULL:
+				   any office whose scope holds ours */
 	char *pid_file;		/* or NULL */
 	char *control;		/* control socket (default <ledger>/caseledgerd.sock) */
 	unsigned sync_interval; /* seconds between syncs; 0: only when asked */

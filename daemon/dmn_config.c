@@ -65,6 +65,9 @@ static int entry(void *payload, const char *section, const char *name, const cha
 		return set_str(&c->parent, value);
 	if (strcmp(name, "parent_name") == 0)
 		return *value && !strpbrk(value, "/ ~^:?*[\\") && set_str(&c->parent_name, value);
+	if (strcmp(name, "parent_office") == 0)
+		return strlen(value) <= OFFICE_CODE_MAX && office_level(value) >= 0 &&
+		       set_str(&c->parent_office, value);
 	if (strcmp(name, "pid_file") == 0)
 		return set_str(&c->pid_file, value);
 	if (strcmp(name, "control") == 0)
@@ -171,6 +174,7 @@ void dmn_config_release(struct dmn_config *c)
 	free(c->listen);
 	free(c->parent);
 	free(c->parent_name);
+	free(c->parent_office);
 	free(c->pid_file);
 	free(c->control);
 	memset(c, 0, sizeof(*c));
