@@ -111,7 +111,7 @@ void cmd_print_branches(const json_t *branches)
 		       (long long)json_integer_value(json_object_get(b, "ahead")),
 		       (long long)json_integer_value(json_object_get(b, "behind")),
 		       (long long)json_integer_value(json_object_get(b, "conflicts")),
-		       str_or(b, "last_success", "never"), str_or(b, "last_error", "-"));
+		       str_or(b, "last_success", "never"), out_esc(str_or(b, "last_error", "-")));
 	}
 }
 

@@ -19,6 +19,7 @@
 
 #include "dmn.h"
 #include "err.h"
+#include "util.h"
 
 static int set_str(char **slot, const char *value)
 {
@@ -196,6 +197,7 @@ void dmn_log(enum dmn_log_level level, const char *fmt, ...)
 	static const char *const names[] = {"error", "warn", "info", "debug"};
 	static const int prio[] = {LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG};
 	char msg[2048], when[32];
+	struct buf safe = BUF_INIT;
 	struct tm tm;
 	time_t now;
 	va_list ap;
@@ -205,12 +207,20 @@ void dmn_log(enum dmn_log_level level, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	if (log_syslog) {
-		syslog(prio[level], "%s", msg);
+	/* a certificate's CN, a URI or a peer's message may hold a newline or an escape:
+	 * one log line stays one line, and no line is forged */
+	if (util_escape(&safe, msg, strlen(msg), NULL) < 0) {
+		buf_release(&safe);
 		return;
 	}
-	now = time(NULL);
-	gmtime_r(&now, &tm);
-	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
-	fprintf(stderr, "%s caseledgerd[%ld] %s: %s\n", when, (long)getpid(), names[level], msg);
+	if (log_syslog) {
+		syslog(prio[level], "%s", safe.ptr);
+	} else {
+		now = time(NULL);
+		gmtime_r(&now, &tm);
+		strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+		fprintf(stderr, "%s caseledgerd[%ld] %s: %s\n", when, (long)getpid(), names[level],
+			safe.ptr);
+	}
+	buf_release(&safe);
 }

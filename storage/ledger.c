@@ -95,10 +95,26 @@ int ledger_operator(const char **out, struct ledger *l, const char *given)
 int ledger_message(struct buf *out, struct ledger *l, const char *subject, const char *reason,
 		   const char *operator, const char * hlc)
 {
+	struct buf esc = BUF_INIT;
 	int rc;
 
 	if (strchr(subject, '\n'))
 		return err_set(ERR_INVALID, "commit subject must be one line");
+	/* what an auditor's terminal would obey: no control or bidirectional characters
+	 * (the reason may span lines) */
+	if ((rc = util_escape(&esc, subject, strlen(subject), NULL)) == 0 &&
+	    esc.len != strlen(subject))
+		rc = err_set(ERR_INVALID, "commit subject '%s' holds control characters", esc.ptr);
+	buf_reset(&esc);
+	if (rc == 0 && reason && (rc = util_escape(&esc, reason, strlen(reason), "\n\t")) == 0 &&
+	    esc.len != strlen(reason))
+		rc = err_set(ERR_INVALID,
+			     "reason '%s' holds control characters (only line breaks and tabs "
+			     "are allowed) or bidirectional controls",
+			     esc.ptr);
+	buf_release(&esc);
+	if (rc < 0)
+		return rc;
 	if ((rc = buf_printf(out, "%s\n\n", subject)) < 0)
 		return rc;
 	if (reason && *reason) {
@@ -817,8 +833,8 @@ static int count_packs(size_t *packs, size_t *indexed, const char *dir)
 		return 0;
 	/* "MIDX", version, hash version, chunks, base files, then the pack count */
 	if (read(fd, hdr, sizeof(hdr)) == (ssize_t)sizeof(hdr) && memcmp(hdr, "MIDX", 4) == 0)
-		*indexed = (size_t)hdr[8] << 24 | (size_t)hdr[9] << 16 | (size_t)hdr[10] << 8 |
-			   hdr[11];
+		*indexed =
+		    (size_t)hdr[8] << 24 | (size_t)hdr[9] << 16 | (size_t)hdr[10] << 8 | hdr[11];
 	close(fd);
 	return 0;
 }
