@@ -34,6 +34,7 @@
 #include "ledger.h"
 #include "sig.h"
 #include "tls.h"
+#include "trust.h"
 #include "verify.h"
 
 #define QUEUE_MAX 256 /* requests waiting for a worker; more get 503 */
@@ -68,10 +69,84 @@ struct dmn_http {
 	size_t ntodo;
 	bool stopping;
 	struct event *done_ev;
+	/* the trust branch's CRL, for handshakes (event loop only) */
+	struct ledger *trust_l; /* the ledger, opened on the loop */
+	git_oid crl_head;	/* trust head the CRL was read at (zero: none yet) */
+	X509_CRL *crl;		/* or NULL: the trust branch has none */
 };
+
+/*
+ * The trust branch's CRL, read again whenever the branch moved (a push from the city,
+ * a sync): a revocation applies to the next handshake, without SIGHUP or an export to
+ * [daemon] crl. NULL when the ledger has no trust branch or no crl.pem on it.
+ */
+static X509_CRL *trust_crl(struct dmn_http *h)
+{
+	struct buf pem = BUF_INIT;
+	git_oid head;
+	BIO *bio;
+
+	if (!h->trust_l && ledger_open(&h->trust_l, h->d->cfg.ledger) < 0) {
+		dmn_log(DMN_LOG_ERROR, "revocation: %s", err_msg());
+		err_clear();
+		return h->crl;
+	}
+	if (git_reference_name_to_id(&head, h->trust_l->repo, "refs/heads/trust") < 0) {
+		git_error_clear();
+		return h->crl;
+	}
+	if (!git_oid_is_zero(&h->crl_head) && git_oid_equal(&head, &h->crl_head))
+		return h->crl;
+	if (trust_read_file(&pem, h->trust_l, "crl.pem") == 0 &&
+	    (bio = BIO_new_mem_buf(pem.ptr, (int)pem.len))) {
+		X509_CRL *crl = PEM_read_bio_X509_CRL(bio, NULL, NULL, NULL);
+		BIO_free(bio);
+		if (crl) {
+			X509_CRL_free(h->crl);
+			h->crl = crl;
+		} else {
+			dmn_log(DMN_LOG_ERROR,
+				"revocation: the trust branch's crl.pem is not a CRL");
+		}
+	}
+	err_clear();
+	ERR_clear_error();
+	buf_release(&pem);
+	git_oid_cpy(&h->crl_head, &head);
+	return h->crl;
+}
+
+/* Is the verified leaf revoked by the trust branch's CRL (signed by its issuer)? */
+static bool trust_revoked(struct dmn_http *h, X509_STORE_CTX *x, X509 *leaf)
+{
+	STACK_OF(X509) *chain = X509_STORE_CTX_get0_chain(x);
+	X509 *issuer = chain && sk_X509_num(chain) > 1 ? sk_X509_value(chain, 1) : NULL;
+	X509_CRL *crl = trust_crl(h);
+	X509_REVOKED *rev = NULL;
+	bool revoked;
+
+	if (!crl || !issuer)
+		return false;
+	if (X509_NAME_cmp(X509_CRL_get_issuer(crl), X509_get_subject_name(issuer)) != 0 ||
+	    X509_CRL_verify(crl, X509_get0_pubkey(issuer)) != 1) {
+		ERR_clear_error();
+		return false; /* not this CA's list: trust_load refuses such a branch anyway */
+	}
+	revoked = X509_CRL_get0_by_cert(crl, &rev, leaf) == 1;
+	ERR_clear_error();
+	return revoked;
+}
 
 static int verify_cb(int ok, X509_STORE_CTX *x)
 {
+	SSL *ssl = X509_STORE_CTX_get_ex_data(x, SSL_get_ex_data_X509_STORE_CTX_idx());
+	struct dmn_http *h = ssl ? SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl)) : NULL;
+
+	if (ok && h && X509_STORE_CTX_get_error_depth(x) == 0 &&
+	    trust_revoked(h, x, X509_STORE_CTX_get_current_cert(x))) {
+		X509_STORE_CTX_set_error(x, X509_V_ERR_CERT_REVOKED);
+		ok = 0;
+	}
 	if (!ok) {
 		char cn[256] = "?";
 		X509 *cert = X509_STORE_CTX_get_current_cert(x);
@@ -80,6 +155,7 @@ static int verify_cb(int ok, X509_STORE_CTX *x)
 						  sizeof(cn));
 		dmn_log(DMN_LOG_WARN, "refused client certificate '%s': %s", cn,
 			X509_verify_cert_error_string(X509_STORE_CTX_get_error(x)));
+		ERR_clear_error();
 	}
 	return ok;
 }
@@ -481,6 +557,7 @@ int dmn_http_start(struct dmn_http **out, struct dmn *d)
 	h->hooks.pushed_payload = h;
 	if ((rc = make_ctx(&h->ctx, &d->cfg)) < 0)
 		goto out;
+	SSL_CTX_set_app_data(h->ctx, h);
 	colon = strrchr(d->cfg.listen, ':');
 	if (!colon || colon == d->cfg.listen || (size_t)(colon - d->cfg.listen) >= sizeof(host) ||
 	    sscanf(colon + 1, "%u", &port) != 1 || port > 65535) {
@@ -544,6 +621,7 @@ int dmn_http_reload(struct dmn_http *h)
 
 	if ((rc = make_ctx(&ctx, &h->d->cfg)) < 0)
 		return rc;
+	SSL_CTX_set_app_data(ctx, h);
 	SSL_CTX_free(h->ctx); /* connections hold their own reference */
 	h->ctx = ctx;
 	return 0;
@@ -578,6 +656,8 @@ void dmn_http_free(struct dmn_http *h)
 	if (h->done_ev)
 		event_free(h->done_ev);
 	SSL_CTX_free(h->ctx);
+	X509_CRL_free(h->crl);
+	ledger_free(h->trust_l);
 	pthread_mutex_destroy(&h->mu);
 	pthread_cond_destroy(&h->cv);
 	free(h);
