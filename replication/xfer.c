@@ -499,6 +499,29 @@ static int pack_chunk(const void *data, size_t n, void *payload)
 	return po->sideband ? sideband_add(po->out, 1, data, n) : buf_add(po->out, data, n);
 }
 
+/*
+ * 1 when commit id is reachable from one of the client's branch tips, 0 when not.
+ * *ids (the tips' ids, made on first use) is the caller's to free.
+ */
+static int have_in_scope(git_repository *repo, const git_oid *id, const struct ref_tip *tips,
+			 size_t ntips, git_oid **ids)
+{
+	size_t i;
+	int g;
+
+	if (ntips == 0)
+		return 0;
+	if (!*ids) {
+		if (!(*ids = malloc(ntips * sizeof(**ids))))
+			return err_set(ERR_NOMEM, "out of memory");
+		for (i = 0; i < ntips; i++)
+			git_oid_cpy(&(*ids)[i], &tips[i].id);
+	}
+	if ((g = git_graph_reachable_from_any(repo, id, *ids, ntips)) < 0)
+		return err_git(ERR_IO, "cannot walk the history of %s", git_oid_tostr_s(id));
+	return g;
+}
+
 /* Answer with a protocol error the client shows ("remote error: …"). */
 static int upload_error(struct buf *out, const char *msg)
 {
@@ -510,7 +533,7 @@ int xfer_upload_pack(struct buf *out, struct ledger *l, const char *client, cons
 {
 	struct xfer_pkt_reader r = {body, len, 0};
 	struct ref_tip *tips = NULL;
-	git_oid *wants = NULL, *common = NULL;
+	git_oid *wants = NULL, *common = NULL, *scope_ids = NULL;
 	size_t nwants = 0, ntips = 0, ncommon = 0, cap_w = 0, cap_c = 0, i;
 	char caps[1024] = "";
 	bool done = false, flushed = false, detailed;
@@ -592,6 +615,14 @@ int xfer_upload_pack(struct buf *out, struct ledger *l, const char *client, cons
 			continue; /* they have what we do not */
 		}
 		git_commit_free(c);
+		/* answer only for commits of branches the client may read: an ACK for any
+		 * commit would confirm another office's commit ids */
+		if ((k = have_in_scope(l->repo, &id, tips, ntips, &scope_ids)) < 0) {
+			rc = k;
+			goto out;
+		}
+		if (k == 0)
+			continue;
 		if (ncommon == cap_c) {
 			git_oid *g;
 			cap_c = cap_c ? cap_c * 2 : 64;
@@ -643,6 +674,7 @@ int xfer_upload_pack(struct buf *out, struct ledger *l, const char *client, cons
 proto:
 	rc = upload_error(out, err_msg());
 out:
+	free(scope_ids);
 	free(common);
 	free(wants);
 	free(tips);
