@@ -716,6 +716,7 @@ struct push {
 	char qdir[4096]; /* the quarantine, "" when none */
 	git_repository *qrepo;
 	const char *branch; /* the command being checked */
+	struct oidmap seen; /* every object the checks walked: what the new heads reach */
 };
 
 static int cmd_fail(struct xfer_command *c, const char *msg)
@@ -951,6 +952,9 @@ static int check_cb(const git_oid *id, git_object_t type, const char *name, void
 	git_odb *odb = NULL;
 	int rc = 0;
 
+	if ((rc = oidmap_add(&p->seen, id, 0)) < 0)
+		return rc;
+	rc = 0;
 	if (type == GIT_OBJECT_COMMIT) {
 		xfer_verify_fn verify =
 		    p->hooks && p->hooks->verify ? p->hooks->verify : xfer_verify_default;
@@ -1011,6 +1015,66 @@ out:
 		*n = 0;
 	}
 	*out = ids;
+	return rc;
+}
+
+struct reach {
+	struct push *p;
+	git_odb *ledger; /* the ledger's objects, without the quarantine */
+	git_oid stray;	 /* the first object nothing reaches */
+	bool found;
+};
+
+static int reach_cb(const git_oid *id, void *payload)
+{
+	struct reach *r = payload;
+
+	if (oidmap_get(&r->p->seen, id) || git_odb_exists(r->ledger, id))
+		return 0;
+	git_oid_cpy(&r->stray, id);
+	r->found = true;
+	return 1; /* stop */
+}
+
+/*
+ * Every object of the quarantined pack is reached from a new head (push_check walked it)
+ * or already in the ledger (a thin pack's bases, what the client could not know we
+ * had): a pack must not bring objects nothing refers to, kept for good.
+ */
+static int push_reachable(struct push *p)
+{
+	struct reach r = {p, NULL, {{0}}, false};
+	git_odb *q = NULL, *main = NULL;
+	git_odb_backend *qpack = NULL;
+	int rc = 0, g;
+
+	if (git_odb_new(&q) < 0 || git_odb_backend_pack(&qpack, p->qdir) < 0) {
+		rc = err_git(ERR_IO, "cannot open the quarantine");
+		goto out;
+	}
+	if (git_odb_add_backend(q, qpack, 1) < 0) {
+		qpack->free(qpack);
+		rc = err_git(ERR_IO, "cannot open the quarantine");
+		goto out;
+	}
+	if (git_repository_odb(&main, p->l->repo) < 0) {
+		rc = err_git(ERR_IO, "cannot open the object database");
+		goto out;
+	}
+	r.ledger = main;
+	g = git_odb_foreach(q, reach_cb, &r);
+	if (g < 0 && !r.found) {
+		rc = err_git(ERR_IO, "cannot list the objects of the pack");
+		goto out;
+	}
+	if (r.found)
+		rc = err_set(ERR_INVALID,
+			     "the pack holds object %s, which no updated branch reaches",
+			     git_oid_tostr_s(&r.stray));
+out:
+	git_error_clear();
+	git_odb_free(main);
+	git_odb_free(q);
 	return rc;
 }
 
@@ -1160,12 +1224,12 @@ int xfer_receive_pack(struct buf *out, struct ledger *l, const struct xfer_hooks
 {
 	size_t maxc = hooks && hooks->max_commands ? hooks->max_commands : 1024;
 	struct xfer_pkt_reader r = {body, len, 0};
-	struct push p = {l, hooks, client, NULL, 0, "", NULL, NULL};
+	struct push p = {l, hooks, client, NULL, 0, "", NULL, NULL, OIDMAP_INIT};
 	struct buf report = BUF_INIT, msgs = BUF_INIT;
 	git_oid *heads = NULL;
 	size_t nheads = 0, i;
 	char caps[1024] = "", unpack[512] = "ok";
-	bool sideband, failed = false;
+	bool sideband, failed = false, moves = false;
 	int rc = 0;
 
 	if ((rc = xfer_commands_parse(&p.cmds, &p.ncmds, caps, sizeof(caps), &r, maxc)) < 0)
@@ -1224,6 +1288,20 @@ int xfer_receive_pack(struct buf *out, struct ledger *l, const struct xfer_hooks
 			goto out;
 		failed |= p.cmds[i].error != NULL;
 	}
+	/* store nothing unless a ref moves, and nothing no moving ref reaches */
+	for (i = 0, moves = false; i < p.ncmds; i++)
+		moves |= !git_oid_equal(&p.cmds[i].old, &p.cmds[i].new);
+	if (!failed && p.qdir[0] && moves && push_reachable(&p) < 0) {
+		if (err_code() == ERR_NOMEM || err_code() == ERR_IO) {
+			rc = err_code();
+			goto out;
+		}
+		snprintf(unpack, sizeof(unpack), "%s", err_msg());
+		failed = true;
+		for (i = 0; i < p.ncmds; i++)
+			if ((rc = cmd_fail(&p.cmds[i], err_msg())) < 0)
+				goto out;
+	}
 	if (failed) {
 		for (i = 0; i < p.ncmds; i++)
 			if (!p.cmds[i].error &&
@@ -1231,7 +1309,7 @@ int xfer_receive_pack(struct buf *out, struct ledger *l, const struct xfer_hooks
 						       "was refused")) < 0)
 				goto out;
 	} else {
-		if (p.qdir[0] && (rc = push_migrate(&p)) < 0) {
+		if (p.qdir[0] && moves && (rc = push_migrate(&p)) < 0) {
 			snprintf(unpack, sizeof(unpack), "%s", err_msg());
 			for (i = 0; i < p.ncmds; i++)
 				if ((rc = cmd_fail(&p.cmds[i], "unpacker error")) < 0)
@@ -1283,6 +1361,7 @@ out:
 	if (p.qdir[0])
 		rm_rf(p.qdir);
 	git_repository_free(p.qrepo);
+	oidmap_release(&p.seen);
 	for (i = 0; i < p.ncmds; i++)
 		free(p.cmds[i].error);
 	free(p.cmds);
