@@ -41,6 +41,9 @@ struct dmn_config {
 	unsigned timeout;		   /* seconds a connection may stay idle mid-request */
 	unsigned workers;		   /* threads doing git work */
 	size_t max_body, max_headers;	   /* bytes */
+	unsigned max_inflate_ratio;	   /* a gzip body inflates to at most this times
+					      its size (and at least 1 MiB) */
+	unsigned max_objects;		   /* objects in one push's pack */
 	enum dmn_log_level log_level;
 	bool syslog; /* log to syslog instead of stderr */
 };

@@ -89,6 +89,10 @@ static int entry(void *payload, const char *section, const char *name, const cha
 		c->max_body = (size_t)v << 20; /* MiB */
 		return v > 0;
 	}
+	if (strcmp(name, "max_inflate_ratio") == 0)
+		return set_uint(&c->max_inflate_ratio, value, 100000) && c->max_inflate_ratio > 0;
+	if (strcmp(name, "max_objects") == 0)
+		return set_uint(&c->max_objects, value, 100000000) && c->max_objects > 0;
 	if (strcmp(name, "max_headers") == 0)
 		return set_uint(&v, value, 1 << 20) && (c->max_headers = v) >= 1024;
 	if (strcmp(name, "log_level") == 0) {
@@ -126,6 +130,8 @@ int dmn_config_load(struct dmn_config *c, const char *path)
 	c->workers = 4;
 	c->max_body = (size_t)256 << 20;
 	c->max_headers = 16384;
+	c->max_inflate_ratio = 32;
+	c->max_objects = XFER_MAX_OBJECTS;
 	c->log_level = DMN_LOG_INFO;
 	if (!(f = fopen(path, "r")))
 		return err_errno(ERR_NOTFOUND, "cannot open config '%s'", path);

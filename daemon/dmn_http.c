@@ -216,7 +216,11 @@ static struct bufferevent *bev_cb(struct event_base *base, void *arg)
 
 /* --- workers --------------------------------------------------------------------- */
 
-static int gunzip(struct buf *out, const char *in, size_t len)
+/*
+ * Inflate a gzip request body into out, at most max bytes (a zlib bomb inflates by 1000
+ * times: 130 KB to a 128 MiB pack of millions of tiny objects).
+ */
+static int gunzip(struct buf *out, const char *in, size_t len, size_t max)
 {
 	z_stream zs;
 	char chunk[65536];
@@ -233,6 +237,12 @@ static int gunzip(struct buf *out, const char *in, size_t len)
 		z = inflate(&zs, Z_NO_FLUSH);
 		if (z != Z_OK && z != Z_STREAM_END) {
 			rc = err_set(ERR_INVALID, "bad gzip request body");
+			break;
+		}
+		if (out->len + (sizeof(chunk) - zs.avail_out) > max) {
+			rc = err_set(ERR_INVALID,
+				     "gzip request body of %zu bytes inflates past %zu bytes", len,
+				     max);
 			break;
 		}
 		if ((rc = buf_add(out, chunk, sizeof(chunk) - zs.avail_out)) < 0)
@@ -256,8 +266,17 @@ static void job_run(struct dmn_http *h, struct job *j)
 	if ((rc = ledger_open(&l, h->d->cfg.ledger)) < 0)
 		goto out;
 	if (j->gzip) {
-		if ((rc = gunzip(&plain, j->body, j->len)) < 0)
+		size_t max = j->len * h->d->cfg.max_inflate_ratio;
+
+		if (max / h->d->cfg.max_inflate_ratio != j->len || max > h->d->cfg.max_body)
+			max = h->d->cfg.max_body;
+		if (max < ((size_t)1 << 20))
+			max = (size_t)1 << 20 < h->d->cfg.max_body ? (size_t)1 << 20
+								   : h->d->cfg.max_body;
+		if ((rc = gunzip(&plain, j->body, j->len, max)) < 0)
 			goto out;
+		free(j->body); /* one copy of the request at a time */
+		j->body = NULL;
 		body = plain.ptr;
 		len = plain.len;
 	}
@@ -553,6 +572,7 @@ int dmn_http_start(struct dmn_http **out, struct dmn *d)
 	pthread_mutex_init(&h->mu, NULL);
 	pthread_cond_init(&h->cv, NULL);
 	h->hooks.max_pack = d->cfg.max_body;
+	h->hooks.max_objects = d->cfg.max_objects;
 	h->hooks.pushed = pushed;
 	h->hooks.pushed_payload = h;
 	if ((rc = make_ctx(&h->ctx, &d->cfg)) < 0)

@@ -853,9 +853,21 @@ static int push_unpack(struct push *p, const char *pack, size_t len)
 	char packdir[4200];
 	int rc = 0;
 
+	size_t maxobj =
+	    p->hooks && p->hooks->max_objects ? p->hooks->max_objects : XFER_MAX_OBJECTS;
+	const unsigned char *h = (const unsigned char *)pack;
+	uint32_t count;
+
 	if (len > max)
 		return err_set(ERR_INVALID, "pack of %zu bytes exceeds the %zu-byte limit", len,
 			       max);
+	/* before any work: pack_index's memory and time follow the object count */
+	count = len >= 12 ? (uint32_t)h[8] << 24 | (uint32_t)h[9] << 16 | (uint32_t)h[10] << 8 |
+				(uint32_t)h[11]
+			  : 0;
+	if (count > maxobj)
+		return err_set(ERR_INVALID, "pack of %u objects exceeds the %zu-object limit",
+			       count, maxobj);
 	snprintf(p->qdir, sizeof(p->qdir), "%s/objects/incoming-XXXXXX", p->l->dir);
 	if (!mkdtemp(p->qdir)) {
 		rc = err_errno(ERR_IO, "cannot create a quarantine in '%s/objects'", p->l->dir);
