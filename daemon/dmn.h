@@ -44,6 +44,9 @@ struct dmn_config {
 	unsigned max_inflate_ratio;	   /* a gzip body inflates to at most this times
 					      its size (and at least 1 MiB) */
 	unsigned max_objects;		   /* objects in one push's pack */
+	unsigned max_connections;	   /* open connections in all */
+	unsigned max_per_address;	   /* open connections from one address */
+	unsigned handshake_timeout;	   /* seconds to finish the TLS handshake */
 	enum dmn_log_level log_level;
 	bool syslog; /* log to syslog instead of stderr */
 };

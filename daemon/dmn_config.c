@@ -7,6 +7,8 @@
 #include "config.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <stdint.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -93,6 +95,12 @@ static int entry(void *payload, const char *section, const char *name, const cha
 		return set_uint(&c->max_inflate_ratio, value, 100000) && c->max_inflate_ratio > 0;
 	if (strcmp(name, "max_objects") == 0)
 		return set_uint(&c->max_objects, value, 100000000) && c->max_objects > 0;
+	if (strcmp(name, "max_connections") == 0)
+		return set_uint(&c->max_connections, value, 1000000) && c->max_connections > 0;
+	if (strcmp(name, "max_per_address") == 0)
+		return set_uint(&c->max_per_address, value, 1000000) && c->max_per_address > 0;
+	if (strcmp(name, "handshake_timeout") == 0)
+		return set_uint(&c->handshake_timeout, value, 3600) && c->handshake_timeout > 0;
 	if (strcmp(name, "max_headers") == 0)
 		return set_uint(&v, value, 1 << 20) && (c->max_headers = v) >= 1024;
 	if (strcmp(name, "log_level") == 0) {
@@ -132,6 +140,9 @@ int dmn_config_load(struct dmn_config *c, const char *path)
 	c->max_headers = 16384;
 	c->max_inflate_ratio = 32;
 	c->max_objects = XFER_MAX_OBJECTS;
+	c->max_connections = 1024;
+	c->max_per_address = 64;
+	c->handshake_timeout = 10;
 	c->log_level = DMN_LOG_INFO;
 	if (!(f = fopen(path, "r")))
 		return err_errno(ERR_NOTFOUND, "cannot open config '%s'", path);
@@ -198,13 +209,55 @@ void dmn_log_setup(enum dmn_log_level level, bool use_syslog)
 	log_syslog = use_syslog;
 }
 
+/*
+ * Repeated warnings and errors: at most LOG_BURST lines of one format in LOG_WINDOW seconds; the
+ * rest are counted and reported once the window is over ("N similar lines
+ * suppressed"), so an attack logging per connection cannot fill the disk.
+ */
+#define LOG_BURST  20
+#define LOG_WINDOW 10
+#define LOG_SLOTS  64
+
+struct log_slot {
+	const char *fmt; /* the format string: its address is the key */
+	time_t start;	 /* the window's start */
+	unsigned lines, suppressed;
+};
+
+static pthread_mutex_t log_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct log_slot log_slots[LOG_SLOTS];
+
+static void log_write(enum dmn_log_level level, const char *text, time_t now);
+
+/* May a line of fmt be written now? Reports a finished window's suppressed count. */
+static bool log_allow(enum dmn_log_level level, const char *fmt, time_t now)
+{
+	struct log_slot *s = &log_slots[((uintptr_t)fmt >> 3) % LOG_SLOTS];
+	char note[300];
+
+	if (s->fmt != fmt || now - s->start >= LOG_WINDOW) {
+		if (s->fmt && s->suppressed) {
+			snprintf(note, sizeof(note), "%u similar lines suppressed: %.200s",
+				 s->suppressed, s->fmt);
+			log_write(level, note, now);
+		}
+		s->fmt = fmt;
+		s->start = now;
+		s->lines = 0;
+		s->suppressed = 0;
+	}
+	if (s->lines >= LOG_BURST) {
+		s->suppressed++;
+		return false;
+	}
+	s->lines++;
+	return true;
+}
+
 void dmn_log(enum dmn_log_level level, const char *fmt, ...)
 {
-	static const char *const names[] = {"error", "warn", "info", "debug"};
-	static const int prio[] = {LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG};
-	char msg[2048], when[32];
+	char msg[2048];
 	struct buf safe = BUF_INIT;
-	struct tm tm;
 	time_t now;
 	va_list ap;
 
@@ -219,14 +272,27 @@ void dmn_log(enum dmn_log_level level, const char *fmt, ...)
 		buf_release(&safe);
 		return;
 	}
-	if (log_syslog) {
-		syslog(prio[level], "%s", safe.ptr);
-	} else {
-		now = time(NULL);
-		gmtime_r(&now, &tm);
-		strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
-		fprintf(stderr, "%s caseledgerd[%ld] %s: %s\n", when, (long)getpid(), names[level],
-			safe.ptr);
-	}
+	now = time(NULL);
+	pthread_mutex_lock(&log_mu);
+	/* warnings and errors are what a peer without a certificate can cause */
+	if (level > DMN_LOG_WARN || log_allow(level, fmt, now))
+		log_write(level, safe.ptr, now);
+	pthread_mutex_unlock(&log_mu);
 	buf_release(&safe);
+}
+
+static void log_write(enum dmn_log_level level, const char *text, time_t now)
+{
+	static const char *const names[] = {"error", "warn", "info", "debug"};
+	static const int prio[] = {LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG};
+	char when[32];
+	struct tm tm;
+
+	if (log_syslog) {
+		syslog(prio[level], "%s", text);
+		return;
+	}
+	gmtime_r(&now, &tm);
+	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	fprintf(stderr, "%s caseledgerd[%ld] %s: %s\n", when, (long)getpid(), names[level], text);
 }
