@@ -914,6 +914,12 @@ void dmn_http_free(struct dmn_http *h)
 		evhttp_free(h->http); /* frees every connection: conn_gone unlinks each */
 	if (h->resume_ev)
 		event_free(h->resume_ev);
+	/* connections libevent frees later (deferred, in event_base_free) forget us */
+	while (h->conns) {
+		if (h->conns->ssl)
+			SSL_set_ex_data(h->conns->ssl, conn_idx, NULL);
+		conn_unlink(h->conns);
+	}
 	if (h->done_ev)
 		event_free(h->done_ev);
 	SSL_CTX_free(h->ctx);
