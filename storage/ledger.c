@@ -151,7 +151,8 @@ static int writer_lock(int *fd, struct ledger *l, const char *ref)
 
 	if ((rc = util_join(&path, l->dir, "write.lock")) < 0)
 		return rc;
-	*fd = open(path.ptr, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	/* never through a symlink: one planted there would be created or truncated */
+	*fd = open(path.ptr, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (*fd < 0) {
 		rc = err_errno(ERR_IO, "cannot open '%s'", path.ptr);
 		goto out;
