@@ -33,17 +33,18 @@ static void print_text(const char *id, const struct schema_type *t, const json_t
 			continue;
 		}
 		printf("  %-16s   %.12s %s office %s operator %s signature %s%s%s\n", "",
-		       json_string_value(json_object_get(e, "commit")),
-		       json_string_value(json_object_get(e, "time")),
-		       json_string_value(json_object_get(e, "office")),
-		       json_string_value(json_object_get(e, "operator")), sig,
+		       out_esc(json_string_value(json_object_get(e, "commit"))),
+		       out_esc(json_string_value(json_object_get(e, "time"))),
+		       out_esc(json_string_value(json_object_get(e, "office"))),
+		       out_esc(json_string_value(json_object_get(e, "operator"))), out_esc(sig),
 		       strcmp(sig, "good") ? ": " : "",
 		       strcmp(sig, "good")
-			   ? json_string_value(json_object_get(e, "signature_error"))
+			   ? out_esc(json_string_value(json_object_get(e, "signature_error")))
 			   : "");
 		printf("  %-16s   %s%s\n", "", reason && *reason ? "reason: " : "subject: ",
-		       reason && *reason ? reason
-					 : json_string_value(json_object_get(e, "subject")));
+		       out_esc(reason && *reason
+				   ? reason
+				   : json_string_value(json_object_get(e, "subject"))));
 	}
 	buf_release(&v);
 }

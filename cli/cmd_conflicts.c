@@ -28,16 +28,16 @@ static void show_text(const json_t *list)
 		const char *ours = json_string_value(json_object_get(c, "ours"));
 		const char *theirs = json_string_value(json_object_get(c, "theirs"));
 
-		printf("%s  %s  %s '%s'\n", json_string_value(json_object_get(c, "id")),
-		       json_string_value(json_object_get(c, "status")),
-		       json_string_value(json_object_get(c, "record")),
-		       json_string_value(json_object_get(c, "field")));
+		printf("%s  %s  %s '%s'\n", out_esc(json_string_value(json_object_get(c, "id"))),
+		       out_esc(json_string_value(json_object_get(c, "status"))),
+		       out_esc(json_string_value(json_object_get(c, "record"))),
+		       out_esc(json_string_value(json_object_get(c, "field"))));
 		printf("    ours (kept)  %s\n    theirs       %s\n    base         %s\n",
-		       ours ? ours : "(absent)", theirs ? theirs : "(absent)",
-		       base ? base : "(absent)");
+		       ours ? out_esc(ours) : "(absent)", theirs ? out_esc(theirs) : "(absent)",
+		       base ? out_esc(base) : "(absent)");
 		if (json_object_get(c, "resolution"))
 			printf("    resolution   %s\n",
-			       json_string_value(json_object_get(c, "resolution")));
+			       out_esc(json_string_value(json_object_get(c, "resolution"))));
 	}
 }
 

@@ -58,21 +58,22 @@ static void entry_text(const struct history_entry *e)
 
 	util_iso_time(when, e->info.time, e->info.offset);
 	printf("commit %s\n", git_oid_tostr_s(&e->info.id));
-	printf("  %s  office %s  operator %s  signature %s%s%s\n", when, e->info.office,
-	       e->info.operator, history_sig_name(e->sig.status),
+	printf("  %s  office %s  operator %s  signature %s%s%s\n", when, out_esc(e->info.office),
+	       out_esc(e->info.operator), history_sig_name(e->sig.status),
 	       e->sig.status == HISTORY_SIG_GOOD ? "" : ": ",
-	       e->sig.status == HISTORY_SIG_GOOD ? "" : e->sig.why);
-	printf("  %s\n", e->info.subject);
-	if (*e->info.reason)
-		printf("  reason: %s\n", e->info.reason);
+	       e->sig.status == HISTORY_SIG_GOOD ? "" : out_esc(e->sig.why));
+	printf("  %s\n", out_esc(e->info.subject));
+	if (*e->info.reason) /* several lines: each indented, none taken for another field */
+		printf("  reason: %s\n", out_esc(e->info.reason));
 	if (e->rec && (changes = history_field_changes(e->old, e->rec))) {
 		json_array_foreach (changes, i, c) {
 			buf_reset(&a);
 			buf_reset(&b);
 			out_value(&a, json_object_get(c, "old"), NULL);
 			out_value(&b, json_object_get(c, "new"), NULL);
-			printf("    %s: %s -> %s\n", json_string_value(json_object_get(c, "field")),
-			       a.ptr, b.ptr);
+			printf("    %s: %s -> %s\n",
+			       out_esc(json_string_value(json_object_get(c, "field"))), a.ptr,
+			       b.ptr);
 		}
 		json_decref(changes);
 	}
@@ -109,23 +110,25 @@ static void audit_text(const json_t *e)
 	printf("commit %s  branch %s\n", json_string_value(json_object_get(e, "commit")),
 	       json_string_value(json_object_get(e, "branch")));
 	printf("  %s  office %s  operator %s  signature %s%s%s\n",
-	       json_string_value(json_object_get(e, "time")),
-	       json_string_value(json_object_get(e, "office")),
-	       json_string_value(json_object_get(e, "operator")), sig,
+	       out_esc(json_string_value(json_object_get(e, "time"))),
+	       out_esc(json_string_value(json_object_get(e, "office"))),
+	       out_esc(json_string_value(json_object_get(e, "operator"))), out_esc(sig),
 	       strcmp(sig, "good") ? ": " : "",
-	       strcmp(sig, "good") ? json_string_value(json_object_get(e, "signature_error")) : "");
+	       strcmp(sig, "good")
+		   ? out_esc(json_string_value(json_object_get(e, "signature_error")))
+		   : "");
 	printf("  %s %s %s\n", json_string_value(json_object_get(e, "kind")),
 	       json_string_value(json_object_get(e, "type")),
 	       json_string_value(json_object_get(e, "record")));
 	if (reason && *reason)
-		printf("  reason: %s\n", reason);
+		printf("  reason: %s\n", out_esc(reason));
 	json_array_foreach (json_object_get(e, "changes"), i, c) {
 		buf_reset(&a);
 		buf_reset(&b);
 		out_value(&a, json_object_get(c, "old"), NULL);
 		out_value(&b, json_object_get(c, "new"), NULL);
-		printf("    %s: %s -> %s\n", json_string_value(json_object_get(c, "field")), a.ptr,
-		       b.ptr);
+		printf("    %s: %s -> %s\n",
+		       out_esc(json_string_value(json_object_get(c, "field"))), a.ptr, b.ptr);
 	}
 	printf("\n");
 	buf_release(&a);

@@ -112,7 +112,7 @@ static const char *printable(char *out, size_t n, const char *s)
  * success, last error. */
 void cmd_print_branches(const json_t *branches)
 {
-	char err[600], name[64], peer[64];
+	char name[64], peer[64];
 	size_t i;
 	json_t *b;
 
@@ -126,8 +126,7 @@ void cmd_print_branches(const json_t *branches)
 		       (long long)json_integer_value(json_object_get(b, "ahead")),
 		       (long long)json_integer_value(json_object_get(b, "behind")),
 		       (long long)json_integer_value(json_object_get(b, "conflicts")),
-		       str_or(b, "last_success", "never"),
-		       printable(err, sizeof(err), str_or(b, "last_error", "-")));
+		       str_or(b, "last_success", "never"), out_esc(str_or(b, "last_error", "-")));
 	}
 }
 

@@ -27,6 +27,7 @@
 /* What an in-process sync needs; strings owned. */
 struct sync_conf {
 	char *ledger, *parent, *parent_name, *cert, *key, *ca;
+	char *parent_office; /* the parent's office code, or NULL: any office above ours */
 	unsigned timeout;
 };
 
@@ -38,6 +39,7 @@ static void sync_conf_release(struct sync_conf *c)
 	free(c->cert);
 	free(c->key);
 	free(c->ca);
+	free(c->parent_office);
 	memset(c, 0, sizeof(*c));
 }
 
@@ -69,6 +71,8 @@ static int conf_entry(void *payload, const char *section, const char *name, cons
 		return conf_set(&c->key, value);
 	if (strcmp(name, "ca") == 0)
 		return conf_set(&c->ca, value);
+	if (strcmp(name, "parent_office") == 0)
+		return conf_set(&c->parent_office, value);
 	if (strcmp(name, "timeout") == 0 && !c->timeout)
 		c->timeout = (unsigned)strtoul(value, NULL, 10);
 	return 1;
@@ -156,13 +160,17 @@ static int sync_here(json_t **out, struct cmd_ctx *ctx, struct sync_conf *c, boo
 		goto out;
 	}
 	{
-		struct tls_client_config tc = {c->cert, c->key ? c->key : key.ptr, c->ca,
-					       c->timeout, c->timeout};
+		struct tls_client_config tc = {
+		    c->cert,	c->key ? c->key : key.ptr, c->ca, c->timeout,
+		    c->timeout, c->parent_office,	   NULL};
 		struct sync_peer peer = {c->parent, c->parent_name ? c->parent_name : "parent",
 					 NULL, NULL};
 
 		h.peer = &peer;
-		if ((rc = ledger_open(&l, c->ledger)) < 0 || (rc = tls_client_register(&tc)) < 0)
+		if ((rc = ledger_open(&l, c->ledger)) < 0)
+			goto out;
+		tc.office = l->office; /* without --parent-office: an office above ours */
+		if ((rc = tls_client_register(&tc)) < 0)
 			goto out;
 		registered = true;
 		progress(h.tty, 0, 0, "branches", "listing");
@@ -189,12 +197,17 @@ out:
 
 static int run(struct cmd_ctx *ctx, int argc, char **argv)
 {
-	static const struct option opts[] = {
-	    {"json", no_argument, NULL, 'j'},	      {"wait", no_argument, NULL, 'w'},
-	    {"socket", required_argument, NULL, 's'}, {"config", required_argument, NULL, 'c'},
-	    {"parent", required_argument, NULL, 'p'}, {"parent-name", required_argument, NULL, 'n'},
-	    {"cert", required_argument, NULL, 'C'},   {"key", required_argument, NULL, 'k'},
-	    {"ca", required_argument, NULL, 'a'},     {0}};
+	static const struct option opts[] = {{"json", no_argument, NULL, 'j'},
+					     {"wait", no_argument, NULL, 'w'},
+					     {"socket", required_argument, NULL, 's'},
+					     {"config", required_argument, NULL, 'c'},
+					     {"parent", required_argument, NULL, 'p'},
+					     {"parent-name", required_argument, NULL, 'n'},
+					     {"cert", required_argument, NULL, 'C'},
+					     {"key", required_argument, NULL, 'k'},
+					     {"ca", required_argument, NULL, 'a'},
+					     {"parent-office", required_argument, NULL, 'o'},
+					     {0}};
 	struct sync_conf conf = {0};
 	const char *sock = NULL, *config = NULL, *env;
 	json_t *req = NULL, *rep = NULL;
@@ -222,6 +235,8 @@ static int run(struct cmd_ctx *ctx, int argc, char **argv)
 			slot = &conf.key;
 		else if (c == 'a')
 			slot = &conf.ca;
+		else if (c == 'o')
+			slot = &conf.parent_office;
 		else
 			return cmd_usage_error(&cmd_sync_entry, "unknown option");
 		if (slot) {
@@ -296,7 +311,7 @@ const struct cmd_entry cmd_sync_entry = {
     .name = "sync",
     .usage = "sync [--wait] [--json] [--socket PATH]\n"
 	     "       caseledger sync [--config FILE] [--parent URL --cert FILE --ca FILE\n"
-	     "          [--key FILE] [--parent-name NAME]] [--json]\n"
+	     "          [--key FILE] [--parent-name NAME] [--parent-office CODE]] [--json]\n"
 	     "\n"
 	     "Ask the office's caseledgerd to sync every branch with its parent now.\n"
 	     "--wait waits for the round to finish and shows each branch's outcome;\n"
@@ -306,12 +321,15 @@ const struct cmd_entry cmd_sync_entry = {
 	     "process: fetch, verify, merge and push each branch, with a progress line on a\n"
 	     "terminal. The parent, certificate, key and CA come from the options, else from\n"
 	     "the [daemon] section of --config FILE or $CASELEDGER_CONFIG.\n"
+	     "The server must be office CODE (--parent-office, or parent_office in the\n"
+	     "config), or without one an office whose scope holds this office's.\n"
 	     "  --config FILE       a caseledgerd configuration file\n"
 	     "  --parent URL        the parent's https://HOST:PORT/NAME\n"
 	     "  --parent-name NAME  refs/remotes/NAME/… (default parent)\n"
 	     "  --cert FILE         this office's certificate\n"
 	     "  --key FILE          its key (default: the ledger's office.key)\n"
-	     "  --ca FILE           the CA the parent must chain to",
+	     "  --ca FILE           the CA the parent must chain to\n"
+	     "  --parent-office CODE  the parent's office code (its certificate's CN)",
     .summary = "sync with the parent office now (through caseledgerd, or in-process)",
     .flags = 0,
     .run = run,

@@ -19,6 +19,7 @@
 
 #include "cmd.h"
 #include "err.h"
+#include "out.h"
 
 /* Defaults from the configuration file; the environment and options win over them. */
 struct config {
@@ -234,6 +235,10 @@ int main(int argc, char **argv)
 		rc = err_set(ERR_USAGE, "give a command");
 		goto out;
 	}
+	if (out_filter_stdout() < 0) {
+		rc = err_set(ERR_NOMEM, "out of memory");
+		goto out;
+	}
 	rc = run(argc - optind, argv + optind, &ctx);
 	index_free(ctx.index);
 	ledger_free(ctx.ledger);
@@ -242,7 +247,9 @@ out:
 	free(cfg.operator);
 	if (rc == 0 && (fflush(stdout) != 0 || ferror(stdout)))
 		rc = err_errno(ERR_IO, "cannot write the output");
-	if (rc < 0)
-		fprintf(stderr, "caseledger: %s\n", *err_msg() ? err_msg() : "error");
+	if (fclose(stdout) != 0 && rc == 0)
+		rc = err_errno(ERR_IO, "cannot write the output");
+	if (rc < 0) /* a peer's message may hold anything */
+		fprintf(stderr, "caseledger: %s\n", out_esc(*err_msg() ? err_msg() : "error"));
 	return exit_code(rc);
 }

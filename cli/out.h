@@ -19,4 +19,15 @@ int out_value(struct buf *b, const json_t *v, const struct schema_field *f);
 /* Print "  label  value" lines with labels padded to width. */
 void out_pair(const char *label, int width, const char *value);
 
+/*
+ * Put a filter on stdout that escapes what a terminal would obey (control characters
+ * but newline and tab, bidirectional controls, bytes that are not UTF-8; util_escape),
+ * for every command's output. fclose/fflush of stdout reach the real one.
+ */
+int out_filter_stdout(void);
+
+/* s with every control character escaped, newlines too (util_escape): for one line of
+ * human output. Valid until 8 more calls; NULL gives "-". */
+const char *out_esc(const char *s);
+
 #endif

@@ -33,6 +33,8 @@ struct dmn_config {
 	char *listen;		/* host:port to serve on, or NULL for none */
 	char *parent;		/* parent's URL (https://host:port/name), or NULL */
 	char *parent_name;	/* refs/remotes/<parent_name>/… (default "parent") */
+	char *parent_office;	/* the parent's office code (its certificate's CN), or NULL:
+				   any office whose scope holds ours */
 	char *pid_file;		/* or NULL */
 	char *control;		/* control socket (default <ledger>/caseledgerd.sock) */
 	unsigned sync_interval; /* seconds between syncs; 0: only when asked */
@@ -40,6 +42,12 @@ struct dmn_config {
 	unsigned timeout;		   /* seconds a connection may stay idle mid-request */
 	unsigned workers;		   /* threads doing git work */
 	size_t max_body, max_headers;	   /* bytes */
+	unsigned max_inflate_ratio;	   /* a gzip body inflates to at most this times
+					      its size (and at least 1 MiB) */
+	unsigned max_objects;		   /* objects in one push's pack */
+	unsigned max_connections;	   /* open connections in all */
+	unsigned max_per_address;	   /* open connections from one address */
+	unsigned handshake_timeout;	   /* seconds to finish the TLS handshake */
 	enum dmn_log_level log_level;
 	bool syslog; /* log to syslog instead of stderr */
 };

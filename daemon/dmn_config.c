@@ -7,6 +7,8 @@
 #include "config.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <stdint.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,6 +21,7 @@
 
 #include "dmn.h"
 #include "err.h"
+#include "util.h"
 
 static int set_str(char **slot, const char *value)
 {
@@ -65,6 +68,9 @@ static int entry(void *payload, const char *section, const char *name, const cha
 		return set_str(&c->parent, value);
 	if (strcmp(name, "parent_name") == 0)
 		return *value && !strpbrk(value, "/ ~^:?*[\\") && set_str(&c->parent_name, value);
+	if (strcmp(name, "parent_office") == 0)
+		return strlen(value) <= OFFICE_CODE_MAX && office_level(value) >= 0 &&
+		       set_str(&c->parent_office, value);
 	if (strcmp(name, "pid_file") == 0)
 		return set_str(&c->pid_file, value);
 	if (strcmp(name, "control") == 0)
@@ -85,6 +91,16 @@ static int entry(void *payload, const char *section, const char *name, const cha
 		c->max_body = (size_t)v << 20; /* MiB */
 		return v > 0;
 	}
+	if (strcmp(name, "max_inflate_ratio") == 0)
+		return set_uint(&c->max_inflate_ratio, value, 100000) && c->max_inflate_ratio > 0;
+	if (strcmp(name, "max_objects") == 0)
+		return set_uint(&c->max_objects, value, 100000000) && c->max_objects > 0;
+	if (strcmp(name, "max_connections") == 0)
+		return set_uint(&c->max_connections, value, 1000000) && c->max_connections > 0;
+	if (strcmp(name, "max_per_address") == 0)
+		return set_uint(&c->max_per_address, value, 1000000) && c->max_per_address > 0;
+	if (strcmp(name, "handshake_timeout") == 0)
+		return set_uint(&c->handshake_timeout, value, 3600) && c->handshake_timeout > 0;
 	if (strcmp(name, "max_headers") == 0)
 		return set_uint(&v, value, 1 << 20) && (c->max_headers = v) >= 1024;
 	if (strcmp(name, "log_level") == 0) {
@@ -122,6 +138,11 @@ int dmn_config_load(struct dmn_config *c, const char *path)
 	c->workers = 4;
 	c->max_body = (size_t)256 << 20;
 	c->max_headers = 16384;
+	c->max_inflate_ratio = 32;
+	c->max_objects = XFER_MAX_OBJECTS;
+	c->max_connections = 1024;
+	c->max_per_address = 64;
+	c->handshake_timeout = 10;
 	c->log_level = DMN_LOG_INFO;
 	if (!(f = fopen(path, "r")))
 		return err_errno(ERR_NOTFOUND, "cannot open config '%s'", path);
@@ -171,6 +192,7 @@ void dmn_config_release(struct dmn_config *c)
 	free(c->listen);
 	free(c->parent);
 	free(c->parent_name);
+	free(c->parent_office);
 	free(c->pid_file);
 	free(c->control);
 	memset(c, 0, sizeof(*c));
@@ -187,12 +209,55 @@ void dmn_log_setup(enum dmn_log_level level, bool use_syslog)
 	log_syslog = use_syslog;
 }
 
+/*
+ * Repeated warnings and errors: at most LOG_BURST lines of one format in LOG_WINDOW seconds; the
+ * rest are counted and reported once the window is over ("N similar lines
+ * suppressed"), so an attack logging per connection cannot fill the disk.
+ */
+#define LOG_BURST  20
+#define LOG_WINDOW 10
+#define LOG_SLOTS  64
+
+struct log_slot {
+	const char *fmt; /* the format string: its address is the key */
+	time_t start;	 /* the window's start */
+	unsigned lines, suppressed;
+};
+
+static pthread_mutex_t log_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct log_slot log_slots[LOG_SLOTS];
+
+static void log_write(enum dmn_log_level level, const char *text, time_t now);
+
+/* May a line of fmt be written now? Reports a finished window's suppressed count. */
+static bool log_allow(enum dmn_log_level level, const char *fmt, time_t now)
+{
+	struct log_slot *s = &log_slots[((uintptr_t)fmt >> 3) % LOG_SLOTS];
+	char note[300];
+
+	if (s->fmt != fmt || now - s->start >= LOG_WINDOW) {
+		if (s->fmt && s->suppressed) {
+			snprintf(note, sizeof(note), "%u similar lines suppressed: %.200s",
+				 s->suppressed, s->fmt);
+			log_write(level, note, now);
+		}
+		s->fmt = fmt;
+		s->start = now;
+		s->lines = 0;
+		s->suppressed = 0;
+	}
+	if (s->lines >= LOG_BURST) {
+		s->suppressed++;
+		return false;
+	}
+	s->lines++;
+	return true;
+}
+
 void dmn_log(enum dmn_log_level level, const char *fmt, ...)
 {
-	static const char *const names[] = {"error", "warn", "info", "debug"};
-	static const int prio[] = {LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG};
-	char msg[2048], when[32], *p;
-	struct tm tm;
+	char msg[2048];
+	struct buf safe = BUF_INIT;
 	time_t now;
 	va_list ap;
 
@@ -201,15 +266,33 @@ void dmn_log(enum dmn_log_level level, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	for (p = msg; *p; p++) /* one line: a peer's or a record's text may hold controls */
-		if ((unsigned char)*p < 0x20 || *p == 0x7f)
-			*p = '?';
-	if (log_syslog) {
-		syslog(prio[level], "%s", msg);
+	/* a certificate's CN, a URI or a peer's message may hold a newline or an escape:
+	 * one log line stays one line, and no line is forged */
+	if (util_escape(&safe, msg, strlen(msg), NULL) < 0) {
+		buf_release(&safe);
 		return;
 	}
 	now = time(NULL);
+	pthread_mutex_lock(&log_mu);
+	/* warnings and errors are what a peer without a certificate can cause */
+	if (level > DMN_LOG_WARN || log_allow(level, fmt, now))
+		log_write(level, safe.ptr, now);
+	pthread_mutex_unlock(&log_mu);
+	buf_release(&safe);
+}
+
+static void log_write(enum dmn_log_level level, const char *text, time_t now)
+{
+	static const char *const names[] = {"error", "warn", "info", "debug"};
+	static const int prio[] = {LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG};
+	char when[32];
+	struct tm tm;
+
+	if (log_syslog) {
+		syslog(prio[level], "%s", text);
+		return;
+	}
 	gmtime_r(&now, &tm);
 	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
-	fprintf(stderr, "%s caseledgerd[%ld] %s: %s\n", when, (long)getpid(), names[level], msg);
+	fprintf(stderr, "%s caseledgerd[%ld] %s: %s\n", when, (long)getpid(), names[level], text);
 }

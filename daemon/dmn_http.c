@@ -13,7 +13,9 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
+#include <unistd.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <arpa/inet.h>
@@ -23,6 +25,7 @@
 #include <event2/bufferevent_ssl.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
+#include <event2/listener.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
@@ -34,6 +37,7 @@
 #include "ledger.h"
 #include "sig.h"
 #include "tls.h"
+#include "trust.h"
 #include "verify.h"
 
 #define QUEUE_MAX 256 /* requests waiting for a worker; more get 503 */
@@ -68,10 +72,269 @@ struct dmn_http {
 	size_t ntodo;
 	bool stopping;
 	struct event *done_ev;
+	/* the trust branch's CRL, for handshakes (event loop only) */
+	struct ledger *trust_l; /* the ledger, opened on the loop */
+	git_oid crl_head;	/* trust head the CRL was read at (zero: none yet) */
+	X509_CRL *crl;		/* or NULL: the trust branch has none */
+	/* connection limits (event loop only) */
+	struct conn *conns;	       /* open connections */
+	size_t nconns;		       /* how many */
+	struct conn *accepting;	       /* the one evhttp is setting up (bev_cb names its SSL) */
+	struct evconnlistener *lev;    /* the listener */
+	evconnlistener_cb http_accept; /* evhttp's accept callback */
+	void *http_accept_arg;
+	struct event *resume_ev; /* re-enables the listener after EMFILE */
+	unsigned backoff_ms;	 /* the pause after the next EMFILE */
 };
+
+/* One open connection, from accept until its SSL is freed. */
+struct conn {
+	struct dmn_http *h;
+	struct sockaddr_storage addr;
+	socklen_t addrlen;
+	evutil_socket_t fd;
+	SSL *ssl;		 /* set by bev_cb */
+	struct event *handshake; /* fires when the handshake took too long */
+	struct conn *prev, *next;
+};
+
+static int conn_idx = -1; /* SSL ex_data index of a connection's struct conn */
+
+static bool same_addr(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
+{
+	if (a->ss_family != b->ss_family)
+		return false;
+	if (a->ss_family == AF_INET)
+		return ((const struct sockaddr_in *)a)->sin_addr.s_addr ==
+		       ((const struct sockaddr_in *)b)->sin_addr.s_addr;
+	if (a->ss_family == AF_INET6)
+		return memcmp(&((const struct sockaddr_in6 *)a)->sin6_addr,
+			      &((const struct sockaddr_in6 *)b)->sin6_addr, 16) == 0;
+	return true;
+}
+
+static void addr_text(char out[INET6_ADDRSTRLEN], const struct sockaddr_storage *a)
+{
+	strcpy(out, "?");
+	if (a->ss_family == AF_INET)
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)a)->sin_addr, out,
+			  INET6_ADDRSTRLEN);
+	else if (a->ss_family == AF_INET6)
+		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)a)->sin6_addr, out,
+			  INET6_ADDRSTRLEN);
+}
+
+static void conn_unlink(struct conn *c)
+{
+	struct dmn_http *h = c->h;
+
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		h->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	h->nconns--;
+	if (c->handshake)
+		event_free(c->handshake);
+	free(c);
+}
+
+/* SSL ex_data free: the connection's SSL is freed, so the connection is gone. */
+static void conn_gone(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl, void *argp)
+{
+	if (ptr)
+		conn_unlink(ptr);
+}
+
+/* A connection still in its TLS handshake after handshake_timeout: hang up on it. */
+static void handshake_late(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn *c = arg;
+
+	if (c->ssl && SSL_is_init_finished(c->ssl))
+		return;
+	dmn_log(DMN_LOG_DEBUG, "dropped a connection idle in its TLS handshake");
+	shutdown(c->fd, SHUT_RDWR); /* evhttp sees the end and frees it (conn_gone) */
+}
+
+static void resume_accept(evutil_socket_t fd, short what, void *arg)
+{
+	struct dmn_http *h = arg;
+
+	evconnlistener_enable(h->lev);
+}
+
+/*
+ * Every accepted connection passes here before evhttp sees it: over max_connections in
+ * all or max_per_address from one address, it is closed at once; else it is counted
+ * (until its SSL is freed) and must finish its TLS handshake within handshake_timeout.
+ */
+static void on_accept(struct evconnlistener *lev, evutil_socket_t fd, struct sockaddr *sa,
+		      int salen, void *arg)
+{
+	struct dmn_http *h = arg;
+	struct timeval tv = {(time_t)h->d->cfg.handshake_timeout, 0};
+	struct conn *c, *o;
+	size_t same = 0;
+	char a[INET6_ADDRSTRLEN];
+
+	h->backoff_ms = 0;
+	if (!(c = calloc(1, sizeof(*c)))) {
+		evutil_closesocket(fd);
+		return;
+	}
+	c->h = h;
+	c->fd = fd;
+	c->addrlen = salen > 0 && (size_t)salen <= sizeof(c->addr) ? (socklen_t)salen : 0;
+	memcpy(&c->addr, sa, c->addrlen);
+	for (o = h->conns; o; o = o->next)
+		same += same_addr(&o->addr, &c->addr);
+	if (h->nconns >= h->d->cfg.max_connections || same >= h->d->cfg.max_per_address) {
+		addr_text(a, &c->addr);
+		dmn_log(DMN_LOG_WARN, "refused a connection from %s: %zu open from it, %zu in all",
+			a, same, h->nconns);
+		evutil_closesocket(fd);
+		free(c);
+		return;
+	}
+	c->next = h->conns;
+	if (h->conns)
+		h->conns->prev = c;
+	h->conns = c;
+	h->nconns++;
+	if ((c->handshake = evtimer_new(h->d->base, handshake_late, c)))
+		evtimer_add(c->handshake, &tv);
+	h->accepting = c;
+	h->http_accept(lev, fd, sa, salen, h->http_accept_arg);
+	if (h->accepting == c) { /* evhttp did not take it (and closed it) */
+		h->accepting = NULL;
+		conn_unlink(c);
+	}
+}
+
+/* accept() failed: on EMFILE and its kin, pause accepting (doubling, up to 2 s). */
+static void on_accept_error(struct evconnlistener *lev, void *arg)
+{
+	struct dmn_http *h = arg;
+	int e = EVUTIL_SOCKET_ERROR();
+	struct timeval tv;
+
+	if (e != EMFILE && e != ENFILE && e != ENOBUFS && e != ENOMEM) {
+		dmn_log(DMN_LOG_WARN, "accept(): %s", strerror(e));
+		return;
+	}
+	h->backoff_ms = h->backoff_ms ? h->backoff_ms * 2 : 50;
+	if (h->backoff_ms > 2000)
+		h->backoff_ms = 2000;
+	dmn_log(DMN_LOG_WARN, "accept(): %s: not accepting for %u ms (%zu connections open)",
+		strerror(e), h->backoff_ms, h->nconns);
+	evconnlistener_disable(lev);
+	tv.tv_sec = h->backoff_ms / 1000;
+	tv.tv_usec = (suseconds_t)(h->backoff_ms % 1000) * 1000;
+	evtimer_add(h->resume_ev, &tv);
+}
+
+/*
+ * The descriptors the caps need: raise RLIMIT_NOFILE's soft limit to max_connections
+ * and a margin for the ledger, workers and the control socket; when the hard limit is
+ * lower, lower max_connections to what fits.
+ */
+static void fit_fd_limit(struct dmn_config *c)
+{
+	struct rlimit rl;
+	rlim_t margin = 64 + 16 * (rlim_t)c->workers, need = c->max_connections + margin;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+		return;
+	if (rl.rlim_cur < need) {
+		rl.rlim_cur =
+		    rl.rlim_max == RLIM_INFINITY || rl.rlim_max >= need ? need : rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+		getrlimit(RLIMIT_NOFILE, &rl);
+	}
+	if (rl.rlim_cur < need) {
+		unsigned fit = rl.rlim_cur > margin + 16 ? (unsigned)(rl.rlim_cur - margin) : 16;
+		dmn_log(DMN_LOG_WARN, "open-file limit %llu: max_connections lowered from %u to %u",
+			(unsigned long long)rl.rlim_cur, c->max_connections, fit);
+		c->max_connections = fit;
+	}
+	if (c->max_per_address > c->max_connections)
+		c->max_per_address = c->max_connections;
+}
+
+/*
+ * The trust branch's CRL, read again whenever the branch moved (a push from the city,
+ * a sync): a revocation applies to the next handshake, without SIGHUP or an export to
+ * [daemon] crl. NULL when the ledger has no trust branch or no crl.pem on it.
+ */
+static X509_CRL *trust_crl(struct dmn_http *h)
+{
+	struct buf pem = BUF_INIT;
+	git_oid head;
+	BIO *bio;
+
+	if (!h->trust_l && ledger_open(&h->trust_l, h->d->cfg.ledger) < 0) {
+		dmn_log(DMN_LOG_ERROR, "revocation: %s", err_msg());
+		err_clear();
+		return h->crl;
+	}
+	if (git_reference_name_to_id(&head, h->trust_l->repo, "refs/heads/trust") < 0) {
+		git_error_clear();
+		return h->crl;
+	}
+	if (!git_oid_is_zero(&h->crl_head) && git_oid_equal(&head, &h->crl_head))
+		return h->crl;
+	if (trust_read_file(&pem, h->trust_l, "crl.pem") == 0 &&
+	    (bio = BIO_new_mem_buf(pem.ptr, (int)pem.len))) {
+		X509_CRL *crl = PEM_read_bio_X509_CRL(bio, NULL, NULL, NULL);
+		BIO_free(bio);
+		if (crl) {
+			X509_CRL_free(h->crl);
+			h->crl = crl;
+		} else {
+			dmn_log(DMN_LOG_ERROR,
+				"revocation: the trust branch's crl.pem is not a CRL");
+		}
+	}
+	err_clear();
+	ERR_clear_error();
+	buf_release(&pem);
+	git_oid_cpy(&h->crl_head, &head);
+	return h->crl;
+}
+
+/* Is the verified leaf revoked by the trust branch's CRL (signed by its issuer)? */
+static bool trust_revoked(struct dmn_http *h, X509_STORE_CTX *x, X509 *leaf)
+{
+	STACK_OF(X509) *chain = X509_STORE_CTX_get0_chain(x);
+	X509 *issuer = chain && sk_X509_num(chain) > 1 ? sk_X509_value(chain, 1) : NULL;
+	X509_CRL *crl = trust_crl(h);
+	X509_REVOKED *rev = NULL;
+	bool revoked;
+
+	if (!crl || !issuer)
+		return false;
+	if (X509_NAME_cmp(X509_CRL_get_issuer(crl), X509_get_subject_name(issuer)) != 0 ||
+	    X509_CRL_verify(crl, X509_get0_pubkey(issuer)) != 1) {
+		ERR_clear_error();
+		return false; /* not this CA's list: trust_load refuses such a branch anyway */
+	}
+	revoked = X509_CRL_get0_by_cert(crl, &rev, leaf) == 1;
+	ERR_clear_error();
+	return revoked;
+}
 
 static int verify_cb(int ok, X509_STORE_CTX *x)
 {
+	SSL *ssl = X509_STORE_CTX_get_ex_data(x, SSL_get_ex_data_X509_STORE_CTX_idx());
+	struct dmn_http *h = ssl ? SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl)) : NULL;
+
+	if (ok && h && X509_STORE_CTX_get_error_depth(x) == 0 &&
+	    trust_revoked(h, x, X509_STORE_CTX_get_current_cert(x))) {
+		X509_STORE_CTX_set_error(x, X509_V_ERR_CERT_REVOKED);
+		ok = 0;
+	}
 	if (!ok) {
 		char cn[256] = "?";
 		X509 *cert = X509_STORE_CTX_get_current_cert(x);
@@ -80,6 +343,7 @@ static int verify_cb(int ok, X509_STORE_CTX *x)
 						  sizeof(cn));
 		dmn_log(DMN_LOG_WARN, "refused client certificate '%s': %s", cn,
 			X509_verify_cert_error_string(X509_STORE_CTX_get_error(x)));
+		ERR_clear_error();
 	}
 	return ok;
 }
@@ -134,13 +398,22 @@ static struct bufferevent *bev_cb(struct event_base *base, void *arg)
 
 	if (!ssl)
 		return NULL;
+	if (h->accepting) { /* counted until this SSL is freed */
+		h->accepting->ssl = ssl;
+		SSL_set_ex_data(ssl, conn_idx, h->accepting);
+		h->accepting = NULL;
+	}
 	return bufferevent_openssl_socket_new(base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING,
 					      BEV_OPT_CLOSE_ON_FREE);
 }
 
 /* --- workers --------------------------------------------------------------------- */
 
-static int gunzip(struct buf *out, const char *in, size_t len)
+/*
+ * Inflate a gzip request body into out, at most max bytes (a zlib bomb inflates by 1000
+ * times: 130 KB to a 128 MiB pack of millions of tiny objects).
+ */
+static int gunzip(struct buf *out, const char *in, size_t len, size_t max)
 {
 	z_stream zs;
 	char chunk[65536];
@@ -157,6 +430,12 @@ static int gunzip(struct buf *out, const char *in, size_t len)
 		z = inflate(&zs, Z_NO_FLUSH);
 		if (z != Z_OK && z != Z_STREAM_END) {
 			rc = err_set(ERR_INVALID, "bad gzip request body");
+			break;
+		}
+		if (out->len + (sizeof(chunk) - zs.avail_out) > max) {
+			rc = err_set(ERR_INVALID,
+				     "gzip request body of %zu bytes inflates past %zu bytes", len,
+				     max);
 			break;
 		}
 		if ((rc = buf_add(out, chunk, sizeof(chunk) - zs.avail_out)) < 0)
@@ -180,8 +459,17 @@ static void job_run(struct dmn_http *h, struct job *j)
 	if ((rc = ledger_open(&l, h->d->cfg.ledger)) < 0)
 		goto out;
 	if (j->gzip) {
-		if ((rc = gunzip(&plain, j->body, j->len)) < 0)
+		size_t max = j->len * h->d->cfg.max_inflate_ratio;
+
+		if (max / h->d->cfg.max_inflate_ratio != j->len || max > h->d->cfg.max_body)
+			max = h->d->cfg.max_body;
+		if (max < ((size_t)1 << 20))
+			max = (size_t)1 << 20 < h->d->cfg.max_body ? (size_t)1 << 20
+								   : h->d->cfg.max_body;
+		if ((rc = gunzip(&plain, j->body, j->len, max)) < 0)
 			goto out;
+		free(j->body); /* one copy of the request at a time */
+		j->body = NULL;
 		body = plain.ptr;
 		len = plain.len;
 	}
@@ -457,6 +745,49 @@ static void pushed(const char *branch, const git_oid *old, const git_oid *new, c
 		dmn_sync_request(h->d->sync, NULL, NULL);
 }
 
+/*
+ * libevent 2.1's evhttp has no connection cap and no hook at accept: put on_accept in
+ * front of evhttp's accept callback. The listener is opaque, so its callback is read
+ * from libevent 2.1's layout (ops, lock, cb, errorcb, user_data), checked by its
+ * user_data being our evhttp; a libevent laid out otherwise is refused at start.
+ */
+struct lev_21 {
+	const void *ops;
+	void *lock;
+	evconnlistener_cb cb;
+	evconnlistener_errorcb errorcb;
+	void *user_data;
+};
+
+/* libevent's own messages, through dmn_log (escaped, rate-limited) */
+static void libevent_log(int severity, const char *msg)
+{
+	dmn_log(severity >= EVENT_LOG_ERR    ? DMN_LOG_ERROR
+		: severity >= EVENT_LOG_WARN ? DMN_LOG_WARN
+					     : DMN_LOG_DEBUG,
+		"libevent: %s", msg);
+}
+
+static int limit_connections(struct dmn_http *h, struct evconnlistener *lev)
+{
+	const struct lev_21 *l = (const struct lev_21 *)lev;
+
+	if (conn_idx < 0 && (conn_idx = SSL_get_ex_new_index(0, NULL, NULL, NULL, conn_gone)) < 0)
+		return err_ssl(ERR_GENERIC, "cannot set up connection accounting");
+	if (!lev || l->user_data != h->http || !l->cb)
+		return err_set(ERR_GENERIC, "this libevent's listener is not the 2.1 layout "
+					    "the connection limits need");
+	if (!(h->resume_ev = evtimer_new(h->d->base, resume_accept, h)))
+		return err_set(ERR_NOMEM, "out of memory");
+	event_set_log_callback(libevent_log);
+	h->lev = lev;
+	h->http_accept = l->cb;
+	h->http_accept_arg = l->user_data;
+	evconnlistener_set_cb(lev, on_accept, h);
+	evconnlistener_set_error_cb(lev, on_accept_error);
+	return 0;
+}
+
 int dmn_http_start(struct dmn_http **out, struct dmn *d)
 {
 	struct dmn_http *h = calloc(1, sizeof(*h));
@@ -477,10 +808,13 @@ int dmn_http_start(struct dmn_http **out, struct dmn *d)
 	pthread_mutex_init(&h->mu, NULL);
 	pthread_cond_init(&h->cv, NULL);
 	h->hooks.max_pack = d->cfg.max_body;
+	h->hooks.max_objects = d->cfg.max_objects;
 	h->hooks.pushed = pushed;
 	h->hooks.pushed_payload = h;
 	if ((rc = make_ctx(&h->ctx, &d->cfg)) < 0)
 		goto out;
+	SSL_CTX_set_app_data(h->ctx, h);
+	fit_fd_limit(&d->cfg);
 	colon = strrchr(d->cfg.listen, ':');
 	if (!colon || colon == d->cfg.listen || (size_t)(colon - d->cfg.listen) >= sizeof(host) ||
 	    sscanf(colon + 1, "%u", &port) != 1 || port > 65535) {
@@ -503,6 +837,8 @@ int dmn_http_start(struct dmn_http **out, struct dmn *d)
 		rc = err_errno(ERR_NETWORK, "cannot listen on '%s'", d->cfg.listen);
 		goto out;
 	}
+	if ((rc = limit_connections(h, evhttp_bound_socket_get_listener(bound))) < 0)
+		goto out;
 	if (getsockname(evhttp_bound_socket_get_fd(bound), (struct sockaddr *)&ss, &sl) == 0) {
 		char a[INET6_ADDRSTRLEN] = "?";
 		unsigned p = 0;
@@ -544,6 +880,7 @@ int dmn_http_reload(struct dmn_http *h)
 
 	if ((rc = make_ctx(&ctx, &h->d->cfg)) < 0)
 		return rc;
+	SSL_CTX_set_app_data(ctx, h);
 	SSL_CTX_free(h->ctx); /* connections hold their own reference */
 	h->ctx = ctx;
 	return 0;
@@ -574,10 +911,20 @@ void dmn_http_free(struct dmn_http *h)
 		free(j);
 	}
 	if (h->http)
-		evhttp_free(h->http);
+		evhttp_free(h->http); /* frees every connection: conn_gone unlinks each */
+	if (h->resume_ev)
+		event_free(h->resume_ev);
+	/* connections libevent frees later (deferred, in event_base_free) forget us */
+	while (h->conns) {
+		if (h->conns->ssl)
+			SSL_set_ex_data(h->conns->ssl, conn_idx, NULL);
+		conn_unlink(h->conns);
+	}
 	if (h->done_ev)
 		event_free(h->done_ev);
 	SSL_CTX_free(h->ctx);
+	X509_CRL_free(h->crl);
+	ledger_free(h->trust_l);
 	pthread_mutex_destroy(&h->mu);
 	pthread_cond_destroy(&h->cv);
 	free(h);

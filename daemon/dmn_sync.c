@@ -56,6 +56,7 @@ static void iso_now(char out[UTIL_ISO_MAX])
 /* Copy what a round needs from the configuration, under cfg_mu (SIGHUP swaps it). */
 struct round_cfg {
 	char *ledger, *parent, *parent_name, *cert, *key, *ca;
+	char *parent_office; /* or NULL: any office above ours */
 	unsigned timeout;
 };
 
@@ -67,6 +68,7 @@ static void round_cfg_release(struct round_cfg *c)
 	free(c->cert);
 	free(c->key);
 	free(c->ca);
+	free(c->parent_office);
 }
 
 static char *dup_or_null(const char *s)
@@ -167,6 +169,7 @@ static json_t *run_round(struct dmn_sync *s)
 	c.cert = dup_or_null(s->d->cfg.cert);
 	c.key = dup_or_null(s->d->cfg.key);
 	c.ca = dup_or_null(s->d->cfg.ca);
+	c.parent_office = dup_or_null(s->d->cfg.parent_office);
 	c.timeout = s->d->cfg.timeout;
 	pthread_mutex_unlock(&s->d->cfg_mu);
 	iso_now(when);
@@ -175,7 +178,8 @@ static json_t *run_round(struct dmn_sync *s)
 		goto out;
 	}
 	{
-		struct tls_client_config tc = {c.cert, c.key, c.ca, c.timeout, c.timeout};
+		struct tls_client_config tc = {c.cert,	  c.key,	   c.ca,	c.timeout,
+					       c.timeout, c.parent_office, s->d->office};
 		struct sync_peer peer = {c.parent, c.parent_name, NULL, NULL};
 		struct round rd = {s, &peer, when, list};
 

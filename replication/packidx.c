@@ -34,6 +34,7 @@ enum { T_COMMIT = 1, T_TREE = 2, T_BLOB = 3, T_TAG = 4, T_OFS_DELTA = 6, T_REF_D
 #define MAX_OBJECT     (16u << 20) /* records are at most 1 MiB, trees far less */
 #define CACHE_BUDGET   (64u << 20) /* bytes the cache may hold, beyond the object in hand */
 #define WORK_PER_DELTA 64	   /* delta applications allowed per object (git: depth 50) */
+#define MIN_ENTRY      9	   /* smallest entry: 1 header byte, 8 bytes of empty zlib */
 
 struct entry {
 	size_t off, end; /* the entry's bytes in the pack: [off, end) */
@@ -390,11 +391,13 @@ static int apply(struct indexer *ix, size_t i, const struct buf *delta, struct c
 	struct cached *c;
 	int rc;
 
-	if (++ix->applied > WORK_PER_DELTA * (ix->count + 1024))
+	/* bound by the entries read so far, not by the header's count: a false count must
+	 * not buy quadratic work */
+	if (++ix->applied > WORK_PER_DELTA * (ix->n + 1024))
 		return err_set(ERR_INVALID,
 			       "pack: deltas too far from their bases (over %zu "
 			       "delta applications for %zu objects)",
-			       ix->applied - 1, ix->count);
+			       ix->applied - 1, ix->n);
 	c = cache_slot(ix, base);
 
 	if ((rc = delta_apply(&c->data, (const unsigned char *)base->data.ptr, base->data.len,
@@ -833,6 +836,11 @@ int pack_index(struct pack_stats *stats, const char *dir, const void *data, size
 	    (uint32_t)pack[8] << 24 | (uint32_t)pack[9] << 16 | (uint32_t)pack[10] << 8 | pack[11];
 	if (version != 2 && version != 3)
 		return err_set(ERR_INVALID, "pack: version %u is not supported", version);
+	/* an entry takes at least a header byte and an empty zlib stream (a few more are
+	 * let through: what is missing is then named, "truncated at byte N") */
+	if (count > (len - 32) / MIN_ENTRY + 16)
+		return err_set(ERR_INVALID, "pack: its header claims %u objects in %zu bytes",
+			       count, len);
 	if ((rc = sha1(sum, pack, len - 20, NULL, 0)) < 0)
 		return rc;
 	if (memcmp(sum, pack + len - 20, 20) != 0)

@@ -423,16 +423,19 @@ out:
 static int pkt_next_raw(const struct buf *b, size_t *pos, const char **line, size_t *n,
 			const char *url)
 {
-	char hex[5];
-	unsigned long len;
-	char *end;
+	size_t len = 0, i;
 
-	if (*pos + 4 > b->len)
+	/* exactly 4 hex digits: strtoul would take a sign, spaces or "0x" (a length of
+	 * "-001" is ULONG_MAX, and *pos + len wraps) */
+	if (*pos > b->len || b->len - *pos < 4)
 		goto bad;
-	memcpy(hex, b->ptr + *pos, 4);
-	hex[4] = '\0';
-	len = strtoul(hex, &end, 16);
-	if (*end || (len != 0 && len < 4) || *pos + len > b->len)
+	for (i = 0; i < 4; i++) {
+		int c = (unsigned char)b->ptr[*pos + i];
+		if (!isxdigit(c))
+			goto bad;
+		len = len * 16 + (size_t)(isdigit(c) ? c - '0' : tolower(c) - 'a' + 10);
+	}
+	if ((len != 0 && len < 4) || len > 65520 || len > b->len - *pos)
 		goto bad;
 	*line = len ? b->ptr + *pos + 4 : NULL;
 	*n = len ? len - 4 : 0;

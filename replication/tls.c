@@ -31,12 +31,15 @@
 #include <openssl/x509v3.h>
 
 #include "err.h"
+#include "office.h"
 #include "sig.h"
 #include "tls.h"
 
 static pthread_mutex_t ctx_mu = PTHREAD_MUTEX_INITIALIZER;
 static SSL_CTX *client_ctx;
 static unsigned connect_timeout = 10, io_timeout = 30;
+/* who the server must be: exactly pin_office when set, else an office above own_office */
+static char pin_office[OFFICE_CODE_MAX + 1], own_office[OFFICE_CODE_MAX + 1];
 
 struct tls_stream {
 	git_stream parent;
@@ -114,6 +117,43 @@ static int tcp_connect(struct tls_stream *s)
 	return 0;
 }
 
+/*
+ * The CA and the host name say the server is some office of this city, not which: any
+ * office's certificate names 127.0.0.1 or a host it can answer for. So the server's
+ * office (its certificate's CN) must be the configured parent office, or without one an
+ * office whose scope holds ours (community B must not take community A for its parent).
+ */
+static int check_office(struct tls_stream *s)
+{
+	X509 *peer = SSL_get0_peer_certificate(s->ssl);
+	char cn[OFFICE_CODE_MAX + 2] = "", pin[OFFICE_CODE_MAX + 1], own[OFFICE_CODE_MAX + 1];
+	int n;
+
+	pthread_mutex_lock(&ctx_mu);
+	memcpy(pin, pin_office, sizeof(pin));
+	memcpy(own, own_office, sizeof(own));
+	pthread_mutex_unlock(&ctx_mu);
+	if (!pin[0] && !own[0])
+		return 0; /* neither configured: an embedder's own choice */
+	n = peer ? X509_NAME_get_text_by_NID(X509_get_subject_name(peer), NID_commonName, cn,
+					     sizeof(cn))
+		 : -1;
+	ERR_clear_error();
+	if (n <= 0 || (size_t)n > OFFICE_CODE_MAX || office_level(cn) < 0) {
+		err_clear();
+		git_error_set_str(GIT_ERROR_SSL, "the server's certificate names no office");
+		return -1;
+	}
+	if (pin[0] ? strcmp(cn, pin) != 0 : strcmp(cn, own) == 0 || !office_in_scope(cn, own)) {
+		char msg[300];
+		snprintf(msg, sizeof(msg), "%s:%s is office %s, not %s%s", s->host, s->port, cn,
+			 pin[0] ? "the parent office " : "an office above ", pin[0] ? pin : own);
+		git_error_set_str(GIT_ERROR_SSL, msg);
+		return -1;
+	}
+	return 0;
+}
+
 static int s_connect(git_stream *st)
 {
 	struct tls_stream *s = (struct tls_stream *)st;
@@ -141,7 +181,7 @@ static int s_connect(git_stream *st)
 					    s->host, s->port, X509_verify_cert_error_string(vr));
 		return stream_error("TLS handshake with %s:%s failed", s->host, s->port);
 	}
-	return 0;
+	return check_office(s);
 }
 
 static int s_certificate(git_cert **out, git_stream *st)
@@ -341,6 +381,12 @@ int tls_client_register(const struct tls_client_config *c)
 	SSL_CTX *ctx = NULL;
 	int rc;
 
+	if (c->peer_office &&
+	    (strlen(c->peer_office) > OFFICE_CODE_MAX || office_level(c->peer_office) < 0))
+		return err_set(ERR_INVALID, "parent office '%s' is not an office code",
+			       c->peer_office);
+	if (c->office && (strlen(c->office) > OFFICE_CODE_MAX || office_level(c->office) < 0))
+		return err_set(ERR_INVALID, "office '%s' is not an office code", c->office);
 	if ((rc = tls_ctx_new(&ctx, false, c->cert, c->key, c->ca)) < 0)
 		return rc;
 	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
@@ -353,6 +399,8 @@ int tls_client_register(const struct tls_client_config *c)
 	client_ctx = ctx;
 	connect_timeout = c->connect_timeout ? c->connect_timeout : 10;
 	io_timeout = c->io_timeout ? c->io_timeout : 30;
+	snprintf(pin_office, sizeof(pin_office), "%s", c->peer_office ? c->peer_office : "");
+	snprintf(own_office, sizeof(own_office), "%s", c->office ? c->office : "");
 	pthread_mutex_unlock(&ctx_mu);
 	ctx = NULL;
 out:

@@ -21,6 +21,9 @@ struct tls_client_config {
 	const char *ca;		  /* CA certificates the server must chain to */
 	unsigned connect_timeout; /* seconds; 0: 10 */
 	unsigned io_timeout;	  /* seconds a read or write may block; 0: 30 */
+	const char *peer_office;  /* the server must be this office (its certificate's CN) */
+	const char *office;	  /* ours: without peer_office, the server must be an office
+				     whose scope holds it; both NULL: any office of the CA */
 };
 
 /*

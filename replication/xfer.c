@@ -542,6 +542,29 @@ static int pack_chunk(const void *data, size_t n, void *payload)
 	return po->sideband ? sideband_add(po->out, 1, data, n) : buf_add(po->out, data, n);
 }
 
+/*
+ * 1 when commit id is reachable from one of the client's branch tips, 0 when not.
+ * *ids (the tips' ids, made on first use) is the caller's to free.
+ */
+static int have_in_scope(git_repository *repo, const git_oid *id, const struct ref_tip *tips,
+			 size_t ntips, git_oid **ids)
+{
+	size_t i;
+	int g;
+
+	if (ntips == 0)
+		return 0;
+	if (!*ids) {
+		if (!(*ids = malloc(ntips * sizeof(**ids))))
+			return err_set(ERR_NOMEM, "out of memory");
+		for (i = 0; i < ntips; i++)
+			git_oid_cpy(&(*ids)[i], &tips[i].id);
+	}
+	if ((g = git_graph_reachable_from_any(repo, id, *ids, ntips)) < 0)
+		return err_git(ERR_IO, "cannot walk the history of %s", git_oid_tostr_s(id));
+	return g;
+}
+
 /* Answer with a protocol error the client shows ("remote error: …"). */
 static int upload_error(struct buf *out, const char *msg)
 {
@@ -553,7 +576,7 @@ int xfer_upload_pack(struct buf *out, struct ledger *l, const char *client, cons
 {
 	struct xfer_pkt_reader r = {body, len, 0};
 	struct ref_tip *tips = NULL;
-	git_oid *wants = NULL, *common = NULL;
+	git_oid *wants = NULL, *common = NULL, *scope_ids = NULL;
 	size_t nwants = 0, ntips = 0, ncommon = 0, cap_w = 0, cap_c = 0, i;
 	char caps[1024] = "";
 	bool done = false, flushed = false, detailed;
@@ -635,6 +658,14 @@ int xfer_upload_pack(struct buf *out, struct ledger *l, const char *client, cons
 			continue; /* they have what we do not */
 		}
 		git_commit_free(c);
+		/* answer only for commits of branches the client may read: an ACK for any
+		 * commit would confirm another office's commit ids */
+		if ((k = have_in_scope(l->repo, &id, tips, ntips, &scope_ids)) < 0) {
+			rc = k;
+			goto out;
+		}
+		if (k == 0)
+			continue;
 		if (ncommon == cap_c) {
 			git_oid *g;
 			cap_c = cap_c ? cap_c * 2 : 64;
@@ -686,6 +717,7 @@ int xfer_upload_pack(struct buf *out, struct ledger *l, const char *client, cons
 proto:
 	rc = upload_error(out, err_msg());
 out:
+	free(scope_ids);
 	free(common);
 	free(wants);
 	free(tips);
@@ -727,6 +759,7 @@ struct push {
 	char qdir[4096]; /* the quarantine, "" when none */
 	git_repository *qrepo;
 	const char *branch; /* the command being checked */
+	struct oidmap seen; /* every object the checks walked: what the new heads reach */
 };
 
 static int cmd_fail(struct xfer_command *c, const char *msg)
@@ -863,9 +896,21 @@ static int push_unpack(struct push *p, const char *pack, size_t len)
 	char packdir[4200];
 	int rc = 0;
 
+	size_t maxobj =
+	    p->hooks && p->hooks->max_objects ? p->hooks->max_objects : XFER_MAX_OBJECTS;
+	const unsigned char *h = (const unsigned char *)pack;
+	uint32_t count;
+
 	if (len > max)
 		return err_set(ERR_INVALID, "pack of %zu bytes exceeds the %zu-byte limit", len,
 			       max);
+	/* before any work: pack_index's memory and time follow the object count */
+	count = len >= 12 ? (uint32_t)h[8] << 24 | (uint32_t)h[9] << 16 | (uint32_t)h[10] << 8 |
+				(uint32_t)h[11]
+			  : 0;
+	if (count > maxobj)
+		return err_set(ERR_INVALID, "pack of %u objects exceeds the %zu-object limit",
+			       count, maxobj);
 	snprintf(p->qdir, sizeof(p->qdir), "%s/objects/incoming-XXXXXX", p->l->dir);
 	if (!mkdtemp(p->qdir)) {
 		rc = err_errno(ERR_IO, "cannot create a quarantine in '%s/objects'", p->l->dir);
@@ -962,6 +1007,9 @@ static int check_cb(const git_oid *id, git_object_t type, const char *name, void
 	git_odb *odb = NULL;
 	int rc = 0;
 
+	if ((rc = oidmap_add(&p->seen, id, 0)) < 0)
+		return rc;
+	rc = 0;
 	if (type != GIT_OBJECT_BLOB)
 		return 0; /* trees were read by the walker; commits: verify_new */
 	if (git_repository_odb(&odb, p->qrepo) < 0)
@@ -1109,6 +1157,66 @@ static int verify_new(struct push *p, struct xfer_command *c)
 out:
 	git_revwalk_free(walk);
 	free(hide);
+	return rc;
+}
+
+struct reach {
+	struct push *p;
+	git_odb *ledger; /* the ledger's objects, without the quarantine */
+	git_oid stray;	 /* the first object nothing reaches */
+	bool found;
+};
+
+static int reach_cb(const git_oid *id, void *payload)
+{
+	struct reach *r = payload;
+
+	if (oidmap_get(&r->p->seen, id) || git_odb_exists(r->ledger, id))
+		return 0;
+	git_oid_cpy(&r->stray, id);
+	r->found = true;
+	return 1; /* stop */
+}
+
+/*
+ * Every object of the quarantined pack is reached from a new head (push_check walked it)
+ * or already in the ledger (a thin pack's bases, what the client could not know we
+ * had): a pack must not bring objects nothing refers to, kept for good.
+ */
+static int push_reachable(struct push *p)
+{
+	struct reach r = {p, NULL, {{0}}, false};
+	git_odb *q = NULL, *main = NULL;
+	git_odb_backend *qpack = NULL;
+	int rc = 0, g;
+
+	if (git_odb_new(&q) < 0 || git_odb_backend_pack(&qpack, p->qdir) < 0) {
+		rc = err_git(ERR_IO, "cannot open the quarantine");
+		goto out;
+	}
+	if (git_odb_add_backend(q, qpack, 1) < 0) {
+		qpack->free(qpack);
+		rc = err_git(ERR_IO, "cannot open the quarantine");
+		goto out;
+	}
+	if (git_repository_odb(&main, p->l->repo) < 0) {
+		rc = err_git(ERR_IO, "cannot open the object database");
+		goto out;
+	}
+	r.ledger = main;
+	g = git_odb_foreach(q, reach_cb, &r);
+	if (g < 0 && !r.found) {
+		rc = err_git(ERR_IO, "cannot list the objects of the pack");
+		goto out;
+	}
+	if (r.found)
+		rc = err_set(ERR_INVALID,
+			     "the pack holds object %s, which no updated branch reaches",
+			     git_oid_tostr_s(&r.stray));
+out:
+	git_error_clear();
+	git_odb_free(main);
+	git_odb_free(q);
 	return rc;
 }
 
@@ -1260,12 +1368,12 @@ int xfer_receive_pack(struct buf *out, struct ledger *l, const struct xfer_hooks
 {
 	size_t maxc = hooks && hooks->max_commands ? hooks->max_commands : 1024;
 	struct xfer_pkt_reader r = {body, len, 0};
-	struct push p = {l, hooks, client, NULL, 0, "", NULL, NULL};
+	struct push p = {l, hooks, client, NULL, 0, "", NULL, NULL, OIDMAP_INIT};
 	struct buf report = BUF_INIT, msgs = BUF_INIT;
 	git_oid *heads = NULL;
 	size_t nheads = 0, i;
 	char caps[1024] = "", unpack[512] = "ok";
-	bool sideband, failed = false;
+	bool sideband, failed = false, moves = false;
 	int rc = 0;
 
 	if ((rc = xfer_commands_parse(&p.cmds, &p.ncmds, caps, sizeof(caps), &r, maxc)) < 0)
@@ -1324,6 +1432,20 @@ int xfer_receive_pack(struct buf *out, struct ledger *l, const struct xfer_hooks
 			goto out;
 		failed |= p.cmds[i].error != NULL;
 	}
+	/* store nothing unless a ref moves, and nothing no moving ref reaches */
+	for (i = 0, moves = false; i < p.ncmds; i++)
+		moves |= !git_oid_equal(&p.cmds[i].old, &p.cmds[i].new);
+	if (!failed && p.qdir[0] && moves && push_reachable(&p) < 0) {
+		if (err_code() == ERR_NOMEM || err_code() == ERR_IO) {
+			rc = err_code();
+			goto out;
+		}
+		snprintf(unpack, sizeof(unpack), "%s", err_msg());
+		failed = true;
+		for (i = 0; i < p.ncmds; i++)
+			if ((rc = cmd_fail(&p.cmds[i], err_msg())) < 0)
+				goto out;
+	}
 	if (failed) {
 		for (i = 0; i < p.ncmds; i++)
 			if (!p.cmds[i].error &&
@@ -1331,7 +1453,7 @@ int xfer_receive_pack(struct buf *out, struct ledger *l, const struct xfer_hooks
 						       "was refused")) < 0)
 				goto out;
 	} else {
-		if (p.qdir[0] && (rc = push_migrate(&p)) < 0) {
+		if (p.qdir[0] && moves && (rc = push_migrate(&p)) < 0) {
 			snprintf(unpack, sizeof(unpack), "%s", err_msg());
 			for (i = 0; i < p.ncmds; i++)
 				if ((rc = cmd_fail(&p.cmds[i], "unpacker error")) < 0)
@@ -1383,6 +1505,7 @@ out:
 	if (p.qdir[0])
 		rm_rf(p.qdir);
 	git_repository_free(p.qrepo);
+	oidmap_release(&p.seen);
 	for (i = 0; i < p.ncmds; i++)
 		free(p.cmds[i].error);
 	free(p.cmds);

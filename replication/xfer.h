@@ -89,7 +89,10 @@ struct xfer_hooks {
 	void *pushed_payload;
 	size_t max_pack;     /* largest pack accepted, bytes (0: 256 MiB) */
 	size_t max_commands; /* most ref updates in one push (0: 1024) */
+	size_t max_objects;  /* most objects in one push's pack (0: XFER_MAX_OBJECTS) */
 };
+
+#define XFER_MAX_OBJECTS 250000 /* default bound on the objects of one push */
 
 /* The commit is signed (gpgsig, SSHSIG) and the signature verifies over its payload. */
 int xfer_verify_default(git_repository *repo, const char *branch, const git_oid *commit,

@@ -95,10 +95,26 @@ int ledger_operator(const char **out, struct ledger *l, const char *given)
 int ledger_message(struct buf *out, struct ledger *l, const char *subject, const char *reason,
 		   const char *operator, const char * hlc)
 {
+	struct buf esc = BUF_INIT;
 	int rc;
 
 	if (strchr(subject, '\n'))
 		return err_set(ERR_INVALID, "commit subject must be one line");
+	/* what an auditor's terminal would obey: no control or bidirectional characters
+	 * (the reason may span lines) */
+	if ((rc = util_escape(&esc, subject, strlen(subject), NULL)) == 0 &&
+	    esc.len != strlen(subject))
+		rc = err_set(ERR_INVALID, "commit subject '%s' holds control characters", esc.ptr);
+	buf_reset(&esc);
+	if (rc == 0 && reason && (rc = util_escape(&esc, reason, strlen(reason), "\n\t")) == 0 &&
+	    esc.len != strlen(reason))
+		rc = err_set(ERR_INVALID,
+			     "reason '%s' holds control characters (only line breaks and tabs "
+			     "are allowed) or bidirectional controls",
+			     esc.ptr);
+	buf_release(&esc);
+	if (rc < 0)
+		return rc;
 	if ((rc = buf_printf(out, "%s\n\n", subject)) < 0)
 		return rc;
 	if (reason && *reason) {
@@ -135,7 +151,8 @@ static int writer_lock(int *fd, struct ledger *l, const char *ref)
 
 	if ((rc = util_join(&path, l->dir, "write.lock")) < 0)
 		return rc;
-	*fd = open(path.ptr, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	/* never through a symlink: one planted there would be created or truncated */
+	*fd = open(path.ptr, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (*fd < 0) {
 		rc = err_errno(ERR_IO, "cannot open '%s'", path.ptr);
 		goto out;

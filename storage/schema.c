@@ -778,10 +778,10 @@ static int kind_key(struct parse *p, const char *key, const char *value, enum fi
 
 static bool field_key_known(const char *key)
 {
-	static const char *const keys[] = {"type",  "item",	   "required",	 "search",
-					   "doc",   "min",	   "max",	 "values",
-					   "ref",   "default",	   "order",	 "initial",
-					   "merge", "transitions", "kind_field", NULL};
+	static const char *const keys[] = {
+	    "type",  "item",	    "required",	  "search",    "doc",	"min",
+	    "max",   "values",	    "ref",	  "default",   "order", "initial",
+	    "merge", "transitions", "kind_field", "multiline", NULL};
 	size_t i;
 
 	if (strncmp(key, "role.", 5) == 0)
@@ -805,8 +805,11 @@ static int field_key(struct parse *p, const char *key, const char *value)
 		return kind_key(p, key, value, &f->kind);
 	if (strcmp(key, "item") == 0)
 		return kind_key(p, key, value, &f->item);
-	if (strcmp(key, "required") == 0 || strcmp(key, "search") == 0) {
-		if (!parse_bool(value, key[0] == 'r' ? &f->required : &f->search))
+	if (strcmp(key, "required") == 0 || strcmp(key, "search") == 0 ||
+	    strcmp(key, "multiline") == 0) {
+		if (!parse_bool(value, key[0] == 'r'   ? &f->required
+				       : key[0] == 's' ? &f->search
+						       : &f->multiline))
 			return parse_fail(p, "%s '%s' in [%s] is not yes or no", key, value,
 					  p->section);
 		return 0;
@@ -1123,6 +1126,8 @@ static int resolve_kind_keys(const struct parse *p, const char *sec, const struc
 	    (entry_find(p, ti, fi, "order") || entry_find(p, ti, fi, "transitions") ||
 	     entry_find(p, ti, fi, "initial")))
 		return resolve_fail(p, sec, "order, transitions and initial apply to enums only");
+	if (f->multiline && f->kind != FIELD_TEXT)
+		return resolve_fail(p, sec, "'multiline' applies to text fields only");
 	if (f->kind_field && f->kind != FIELD_IDNUM)
 		return resolve_fail(p, sec, "'kind_field' applies to idnum fields only");
 	if (f->kind_field &&
@@ -1546,11 +1551,27 @@ static int check_text(const struct vctx *c, const struct schema_field *f, const 
 		return vfail(c, ERR_INVALID, "field '%s' wants text, got %s", f->name,
 			     show_json(shown, v));
 	for (i = 0; i < n; i++) {
+		if ((s[i] == '\n' || s[i] == '\r') && !(f->multiline && !item))
+			return vfail(c, ERR_INVALID,
+				     "field '%s' is one line: it cannot hold a line break, got %s",
+				     f->name, show_json(shown, v));
 		if ((s[i] < 0x20 && s[i] != '\n' && s[i] != '\t') || s[i] == 0x7f ||
 		    (s[i] == 0xc2 && i + 1 < n && s[i + 1] >= 0x80 && s[i + 1] <= 0x9f))
 			return vfail(c, ERR_INVALID,
 				     "field '%s' contains a control character (only newline and "
 				     "tab are allowed), got %s",
+				     f->name, show_json(shown, v));
+		/* bidi embeddings, overrides, isolates and marks reorder what an auditor
+		 * reads (U+202A-202E, U+2066-2069, U+200E-200F, U+061C) */
+		if ((s[i] == 0xe2 && i + 2 < n && s[i + 1] == 0x80 &&
+		     ((s[i + 2] >= 0xaa && s[i + 2] <= 0xae) || s[i + 2] == 0x8e ||
+		      s[i + 2] == 0x8f)) ||
+		    (s[i] == 0xe2 && i + 2 < n && s[i + 1] == 0x81 && s[i + 2] >= 0xa6 &&
+		     s[i + 2] <= 0xa9) ||
+		    (s[i] == 0xd8 && i + 1 < n && s[i + 1] == 0x9c))
+			return vfail(c, ERR_INVALID,
+				     "field '%s' contains a bidirectional control character, got "
+				     "%s",
 				     f->name, show_json(shown, v));
 		if ((s[i] & 0xc0) != 0x80)
 			chars++;

@@ -10,6 +10,7 @@
  *                       check = FIELD <= FIELD   (repeatable; int/money fields)
  *   [NAME.FIELD]        type = text|int|money|date|enum|bool|ref|list|idnum
  *                       required = yes|no, search = yes|no, doc = …
+ *                       multiline = yes|no (text: may hold newlines; default no)
  *                       min = N, max = N   (int/money: value; text: characters; list: items)
  *                       values = a b c     (enum, or list of enum)
  *                       item = KIND        (list: kind of each item)
@@ -62,7 +63,8 @@ struct schema_field {
 	enum field_kind kind;
 	enum field_kind item; /* FIELD_LIST: the kind of each item */
 	bool required;
-	bool search; /* indexed for `find` */
+	bool search;	/* indexed for `find` */
+	bool multiline; /* text: newlines allowed (other text is one line) */
 	bool has_min, has_max;
 	long long min, max; /* int/money: value; text: characters; list: items */
 	char *ref_type;	    /* FIELD_REF, list of ref: target type name; else NULL */

@@ -353,6 +353,13 @@ int sig_key_load(struct sig_key **out, const char *path)
 		rc = err_set(ERR_INVALID, "key file '%s' is not a regular file", path);
 		goto out;
 	}
+	if (st.st_uid != geteuid()) {
+		rc = err_set(ERR_DENIED,
+			     "key file '%s' belongs to uid %u, not to this user (uid %u): "
+			     "another user could have replaced it",
+			     path, (unsigned)st.st_uid, (unsigned)geteuid());
+		goto out;
+	}
 	if (st.st_mode & 077) {
 		rc = err_set(ERR_DENIED,
 			     "key file '%s' has mode %04o: it must be readable by its owner only "

@@ -147,3 +147,88 @@ void util_iso_time(char out[UTIL_ISO_MAX], int64_t epoch, int offset_minutes)
 		 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
 		 offset_minutes < 0 ? '-' : '+', off / 60, off % 60);
 }
+
+/* Length of the UTF-8 sequence at s (n bytes left), or 0 when it is not valid UTF-8. */
+static size_t utf8_len(const unsigned char *s, size_t n)
+{
+	size_t k, i;
+	unsigned cp;
+
+	if (s[0] < 0x80)
+		return 1;
+	if (s[0] >= 0xc2 && s[0] <= 0xdf)
+		k = 2, cp = s[0] & 0x1f;
+	else if (s[0] >= 0xe0 && s[0] <= 0xef)
+		k = 3, cp = s[0] & 0x0f;
+	else if (s[0] >= 0xf0 && s[0] <= 0xf4)
+		k = 4, cp = s[0] & 0x07;
+	else
+		return 0;
+	if (k > n)
+		return 0;
+	for (i = 1; i < k; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		cp = cp << 6 | (s[i] & 0x3f);
+	}
+	if ((k == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
+	    (k == 4 && (cp < 0x10000 || cp > 0x10ffff)))
+		return 0;
+	return k;
+}
+
+/* Is the character at s (k bytes of valid UTF-8) one a terminal or a reader obeys? */
+static bool utf8_control(const unsigned char *s, size_t k)
+{
+	if (k == 1)
+		return s[0] < 0x20 || s[0] == 0x7f;
+	if (k == 2)
+		return (s[0] == 0xc2 && s[1] <= 0x9f) || (s[0] == 0xd8 && s[1] == 0x9c);
+	if (k == 3 && s[0] == 0xe2 && s[1] == 0x80)
+		return (s[2] >= 0xaa && s[2] <= 0xae) || s[2] == 0x8e || s[2] == 0x8f ||
+		       s[2] == 0xa8 || s[2] == 0xa9; /* bidi, marks, line/paragraph separator */
+	if (k == 3 && s[0] == 0xe2 && s[1] == 0x81)
+		return s[2] >= 0xa6 && s[2] <= 0xa9;
+	return false;
+}
+
+int util_escape(struct buf *out, const char *text, size_t n, const char *keep)
+{
+	const unsigned char *s = (const unsigned char *)text;
+	size_t i = 0, k, run = 0;
+	int rc = 0;
+
+	while (i + run < n && rc == 0) {
+		const unsigned char *p = s + i + run;
+		k = utf8_len(p, n - i - run);
+		if (k && !(utf8_control(p, k) && !(k == 1 && *p && keep && strchr(keep, *p)))) {
+			run += k;
+			continue;
+		}
+		rc = buf_add(out, text + i, run);
+		i += run;
+		run = 0;
+		if (rc < 0)
+			break;
+		if (!k) /* not UTF-8: the byte */
+			rc = buf_printf(out, "\\x%02x", s[i]), k = 1;
+		else if (k == 1 && s[i] == '\n')
+			rc = buf_adds(out, "\\n");
+		else if (k == 1 && s[i] == '\r')
+			rc = buf_adds(out, "\\r");
+		else if (k == 1 && s[i] == '\t')
+			rc = buf_adds(out, "\\t");
+		else if (k == 1)
+			rc = buf_printf(out, "\\x%02x", s[i]);
+		else
+			rc = buf_printf(out, "\\u%04x",
+					k == 2 ? (unsigned)((s[i] & 0x1f) << 6 | (s[i + 1] & 0x3f))
+					       : (unsigned)((s[i] & 0x0f) << 12 |
+							    (s[i + 1] & 0x3f) << 6 |
+							    (s[i + 2] & 0x3f)));
+		i += k;
+	}
+	if (rc == 0 && run)
+		rc = buf_add(out, text + i, run);
+	return rc;
+}

@@ -4,6 +4,7 @@
 #ifndef CASELEDGER_UTIL_H
 #define CASELEDGER_UTIL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <time.h>
@@ -35,5 +36,14 @@ uint64_t util_now_ms(void);
 
 /* Format a commit time as ISO 8601 with its offset: "2026-11-29T12:53:34+08:00". */
 void util_iso_time(char out[UTIL_ISO_MAX], int64_t epoch, int offset_minutes);
+
+/*
+ * Append text (n bytes) to out with what a terminal or a reader would obey escaped:
+ * C0 and C1 controls and DEL (\n, \r, \t, \xNN), bidirectional embeddings, overrides,
+ * isolates and marks and the line/paragraph separators (\uNNNN), and bytes that are not
+ * UTF-8 (\xNN). Bytes listed in keep (may be NULL) pass as they are. For every log line
+ * and every human output of text that came from outside.
+ */
+int util_escape(struct buf *out, const char *text, size_t n, const char *keep);
 
 #endif

@@ -776,6 +776,35 @@ static void test_hostile(void **state)
 		}
 	finish(&b);
 	expect_refused(dir, b.ptr, b.len, "deltas too far from their bases");
+	/* the same pack with a false count in its header: the work allowed follows the
+	 * entries actually read, not the count claimed (which bought quadratic work) */
+	{
+		unsigned claims[] = {(unsigned)(4 * n + 2 + 3000), 0xffffffffu};
+		const char *at;
+
+		for (k = 0; k < 2; k++) {
+			unsigned char sum[EVP_MAX_MD_SIZE];
+			unsigned int sn = 0;
+
+			b.ptr[8] = (char)(claims[k] >> 24);
+			b.ptr[9] = (char)(claims[k] >> 16);
+			b.ptr[10] = (char)(claims[k] >> 8);
+			b.ptr[11] = (char)claims[k];
+			assert_int_equal(EVP_Digest(b.ptr, b.len - 20, sum, &sn, EVP_sha1(), NULL),
+					 1);
+			memcpy(b.ptr + b.len - 20, sum, 20);
+			if (k == 1) {
+				expect_refused(dir, b.ptr, b.len,
+					       "its header claims 4294967295 objects");
+				continue;
+			}
+			expect_refused(dir, b.ptr, b.len, "deltas too far from their bases");
+			at = strstr(err_msg(), " applications for ");
+			assert_non_null(at);
+			if (strtoul(at + strlen(" applications for "), NULL, 10) > 4 * n + 2)
+				fail_msg("work bound by the claimed count: %s", err_msg());
+		}
+	}
 	free(d);
 	buf_release(&b);
 }

@@ -243,7 +243,14 @@ static void test_text(void **state)
 	s = repeat("a", 2001); /* no max: 2000 */
 	expect(check_new(with(CASE, "reason", s)), ERR_INVALID, "field 'reason' is too long");
 	free(s);
-	expect(check_new(with(CASE, "reason", "\"line one\\nline\\ttwo\"")), 0, NULL);
+	/* one-line text: no line break (a fake field line under show); tab is fine */
+	expect(check_new(with(CASE, "reason", "\"line one\\nline\\ttwo\"")), ERR_INVALID,
+	       "field 'reason' is one line");
+	expect(check_new(with(CASE, "reason", "\"one\\ttwo\"")), 0, NULL);
+	expect(check_new(with(CASE, "reason", "\"a \\u202e b\"")), ERR_INVALID,
+	       "bidirectional control");
+	expect(check_new(with(CASE, "reason", "\"a \\u2066 b\"")), ERR_INVALID,
+	       "bidirectional control");
 	expect(check_new(with(CASE, "reason", "\"bell\\u0007\"")), ERR_INVALID,
 	       "field 'reason' contains a control character");
 	expect(check_new(with(CASE, "reason", "\"cr\\r\"")), ERR_INVALID, "'reason'");

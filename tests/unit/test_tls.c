@@ -129,7 +129,7 @@ static void *serve_and_reset(void *arg)
 static void test_reset_then_close(void **state)
 {
 	struct fixture *f = *state;
-	struct tls_client_config cc = {f->ccert, f->ckey, f->ca, 5, 10};
+	struct tls_client_config cc = {f->ccert, f->ckey, f->ca, 5, 10, NULL, NULL};
 	struct server s = {NULL, -1, 0};
 	struct sockaddr_in sa = {0};
 	socklen_t sl = sizeof(sa);
