@@ -182,6 +182,39 @@ reject "$x" invalid "signed by office 1201" "names office 120112001, but certifi
 restore trust "$TH"
 cl verify >/dev/null
 
+say "a forged stamp by a community: the city's name (rule stamp), year 2286 (rule validity)"
+x=$(forge 200 "$T/A" "$T/credA/office.key" $A --record "$T/case.json" \
+	--stamp "$((T0 + 300))000.00000-1201")
+reject "$x" denied "signed by office $A" "rule 'stamp': its clock stamp '$((T0 + 300))000.00000-1201' names office 1201, not the signer"
+restore $A "$H"
+x=$(forge 200 "$T/A" "$T/credA/office.key" $A --record "$T/case.json" \
+	--stamp "9999999999999.00000-$A")
+reject "$x" untrusted "of office $A" "not at the commit time (rule 'validity')"
+restore $A "$H"
+
+say "a garbage record stamp: rule stamp"
+sed 's/"hlc": "[^"]*"/"hlc": "garbage"/' "$T/case.json" >"$T/case-garbage.json"
+x=$(forge 200 "$T/A" "$T/credA/office.key" $A --record "$T/case-garbage.json" --keep-stamps)
+reject "$x" invalid "signed by office $A" "rule 'stamp': record '$C' is stamped 'garbage', not with its commit's stamp"
+restore $A "$H"
+
+say "trailers, author and committer that claim the district: rule identity"
+x=$(forge 200 "$T/A" "$T/credA/office.key" $A --office $D --record "$T/case.json")
+reject "$x" denied "signed by office $A" "rule 'identity': its author or committer is '$D@caseledger', not the signer's office"
+restore $A "$H"
+
+say "a commit dated before its parent: rule time"
+x=$(forge 200 "$T/A" "$T/credA/office.key" $A --record "$T/case.json" \
+	--stamp "$((T0 + 1))000.00000-$A")
+reject "$x" invalid "signed by office $A" "rule 'time': it goes back in time"
+restore $A "$H"
+
+say "a tree deeper than a ledger's shape: rule shape"
+echo '{}' >"$T/deep.json"
+x=$(forge 200 "$T/A" "$T/credA/office.key" $A --raw "case/aa/bb/cc/dd/x.json=$T/deep.json")
+reject "$x" invalid "signed by office $A" "rule 'shape': 'case/aa/bb/cc' is a directory 4 levels deep"
+restore $A "$H"
+
 say "a status the community's level may not set: rule role"
 sed 's/"status": "applied"/"status": "reviewed"/' "$T/case.json" >"$T/case-reviewed.json"
 sed 's/"status": "applied"/"status": "approved"/' "$T/case.json" >"$T/case-approved.json"

@@ -39,6 +39,12 @@ expect_eq "$(head_of dist 120112001001)" "$(head_of c1 120112001001)" "district 
 wait_eq "head_of city 120112001001" "$(head_of c1 120112001001)" "city copy of c1"
 expect_eq "$(head_of c1 trust)" "$(head_of city trust)" "trust on c1"
 
+say "the district cannot open a new branch as an alias of community 1's head (rule scope)"
+expect_fail 1 "rule 'scope': office 120112001001 may write only" \
+	sgit "$T/cred-dist/office.key" "$T/cred-dist/office.pem" -C "$T/dist" \
+	push "https://127.0.0.1:$PORT_city/ledger" "refs/heads/120112001001:refs/heads/120112001003"
+expect_eq "$(head_of city 120112001003)" none "the city's branch 120112001003 after the alias push"
+
 say "the district syncs its own amendment; community 2 syncs after"
 cl -C "$T/dist" sync --wait >"$T/out" 2>"$T/err" || fail "sync dist: $(cat "$T/err")"
 expect_eq "$(head_of city 120112)" "$(head_of dist 120112)" "city copy of the district"
