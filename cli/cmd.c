@@ -13,6 +13,7 @@
 #include "history.h"
 #include "trust.h"
 #include "util.h"
+#include "verify.h"
 
 /* The largest --from-json file read. */
 #define CMD_JSON_MAX ((size_t)1 << 30)
@@ -220,6 +221,40 @@ int cmd_set_branch(struct cmd_ctx *ctx, const char *branch)
 	return 0;
 }
 
+int cmd_check_served(struct cmd_ctx *ctx, const char *branch)
+{
+	char *msg = NULL;
+	git_oid head;
+	int rc;
+
+	if (!branch)
+		branch = ctx->ledger->office;
+	if (!ctx->index) {
+		if ((rc = ledger_head(&head, ctx->ledger, branch)) < 0)
+			return rc == ERR_NOTFOUND ? (err_clear(), 0) : rc;
+		return verify_for_index(ctx->ledger, branch, &head, NULL, NULL);
+	}
+	if ((rc = index_refused(&msg, ctx->index, branch)) < 0 || !msg)
+		return rc;
+	rc = err_set(ERR_VERIFY, "%s", msg);
+	free(msg);
+	return rc;
+}
+
+void cmd_warn_refused(struct cmd_ctx *ctx)
+{
+	char *msg = NULL, *line, *save = NULL;
+
+	if (!ctx->index || index_refused(&msg, ctx->index, NULL) < 0) {
+		err_clear();
+		return;
+	}
+	for (line = msg ? strtok_r(msg, "\n", &save) : NULL; line;
+	     line = strtok_r(NULL, "\n", &save))
+		fprintf(stderr, "caseledger: warning: %s\n", line);
+	free(msg);
+}
+
 #define CMD_COMMIT_TRIES 5
 
 int cmd_commit_retry(struct cmd_ctx *ctx, int (*redo)(struct ledger_txn *t, void *payload),
@@ -231,6 +266,9 @@ int cmd_commit_retry(struct cmd_ctx *ctx, int (*redo)(struct ledger_txn *t, void
 	int rc = ERR_CONFLICT, i;
 
 	*nchanged = 0;
+	if ((rc = cmd_check_served(ctx, ctx->branch)) < 0)
+		return rc;
+	rc = ERR_CONFLICT;
 	for (i = 0; i < CMD_COMMIT_TRIES && rc == ERR_CONFLICT; i++) {
 		if ((rc = ledger_txn_begin(&t, ctx->ledger, ctx->branch)) == 0 &&
 		    (rc = redo(&t, payload)) == 0) {

@@ -103,9 +103,19 @@ int cmd_read_json(json_t **out, const char *path);
 int cmd_set_branch(struct cmd_ctx *ctx, const char *branch);
 
 /*
+ * May the records of branch (NULL: the office's own) be served or written on? ERR_VERIFY
+ * with the index's refusal (the commit that failed, its signer, the rule) when a commit
+ * on it did not verify. Without an index, the branch's whole history is verified here.
+ */
+int cmd_check_served(struct cmd_ctx *ctx, const char *branch);
+
+/* Warn on stderr of every branch the index refuses (commands that read across branches). */
+void cmd_warn_refused(struct cmd_ctx *ctx);
+
+/*
  * Commit a transaction, retrying when the branch moved: redo(t, payload) stages the
- * changes again on a fresh transaction each time. subject is read after redo, so redo
- * may write it. *nchanged gets the number of records changed (0: nothing committed).
+ * changes again on a fresh transaction each time (on a branch that is served,
+ * cmd_check_served). subject is read after redo, so redo may write it. *nchanged gets the number of records changed (0: nothing committed).
  */
 
 int cmd_commit_retry(struct cmd_ctx *ctx, int (*redo)(struct ledger_txn *t, void *payload),

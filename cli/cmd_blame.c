@@ -77,7 +77,8 @@ static int run(struct cmd_ctx *ctx, int argc, char **argv)
 	if (optind + 1 != argc)
 		return cmd_usage_error(&cmd_blame_entry, "give one record id");
 	if ((rc = ledger_type_of(&t, ctx->ledger, argv[optind])) < 0 ||
-	    (rc = ledger_ref_name((char[LEDGER_REF_MAX]){0}, branch)) < 0)
+	    (rc = ledger_ref_name((char[LEDGER_REF_MAX]){0}, branch)) < 0 ||
+	    (rc = cmd_check_served(ctx, branch)) < 0)
 		return rc;
 	if ((rc = index_blame(&entries, ctx->index, branch, argv[optind])) < 0 ||
 	    (rc = cmd_add_signatures(entries, ctx->ledger)) < 0)

@@ -71,7 +71,8 @@ static int run(struct cmd_ctx *ctx, int argc, char **argv)
 	}
 	if (optind != argc)
 		return cmd_usage_error(&cmd_conflicts_entry, "no arguments expected");
-	if ((rc = merge_conflicts(&list, ctx->ledger, branch, all)) < 0)
+	if ((rc = cmd_check_served(ctx, branch)) < 0 ||
+	    (rc = merge_conflicts(&list, ctx->ledger, branch, all)) < 0)
 		return rc;
 	if (json)
 		rc = out_json(list) < 0 ? err_set(ERR_IO, "cannot write the output") : 0;

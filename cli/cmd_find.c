@@ -155,6 +155,10 @@ static int run(struct cmd_ctx *ctx, int argc, char **argv)
 	for (i = (size_t)optind + 1; i < (size_t)argc; i++)
 		if ((rc = index_cond_parse(&conds[n++], argv[i])) < 0)
 			goto out;
+	if (branch && (rc = cmd_check_served(ctx, branch)) < 0)
+		goto out;
+	if (!branch)
+		cmd_warn_refused(ctx);
 	if ((rc = index_find(&rows, ctx->index, ctx->ledger, t->name, conds, n, branch, limit)) < 0)
 		goto out;
 	if (csv) {

@@ -228,10 +228,16 @@ static int run(struct cmd_ctx *ctx, int argc, char **argv)
 							  ctx->ledger, argv[optind])) < 0)
 			return rc;
 		f.branch = branch_given ? branch : NULL;
+		if (f.branch && (rc = cmd_check_served(ctx, f.branch)) < 0)
+			return rc;
+		if (!f.branch)
+			cmd_warn_refused(ctx);
 		f.record = optind < argc ? argv[optind] : NULL;
 		f.limit = s.limit;
 		return audit(ctx, &f, s.json);
 	}
+	if ((rc = cmd_check_served(ctx, branch)) < 0)
+		return rc;
 	if (s.json && !(s.out = json_array()))
 		return err_set(ERR_NOMEM, "out of memory");
 	if (optind < argc)

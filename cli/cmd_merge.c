@@ -80,7 +80,8 @@ static int run(struct cmd_ctx *ctx, int argc, char **argv)
 	}
 	if (optind + 1 != argc)
 		return cmd_usage_error(&cmd_merge_entry, "give one ref or commit to merge");
-	if ((rc = ledger_resolve(&theirs, ctx->ledger, argv[optind])) < 0)
+	if ((rc = cmd_check_served(ctx, NULL)) < 0 ||
+	    (rc = ledger_resolve(&theirs, ctx->ledger, argv[optind])) < 0)
 		return rc;
 	rc = ERR_CONFLICT;
 	for (i = 0; i < MERGE_TRIES && rc == ERR_CONFLICT; i++) {

@@ -118,6 +118,8 @@ static int run(struct cmd_ctx *ctx, int argc, char **argv)
 		return cmd_usage_error(&cmd_show_entry, "give one record id");
 	if ((rc = ledger_type_of(&t, l, argv[optind])) < 0)
 		return rc;
+	if ((rc = cmd_check_served(ctx, branch)) < 0)
+		return rc;
 	if (at && looks_like_date(at)) {
 		if ((rc = cmd_parse_time(&when, "--at", at, true)) < 0 ||
 		    (rc = commit_at(&head, l, branch, at, when)) < 0)

@@ -67,6 +67,7 @@ static int run(struct cmd_ctx *ctx, int argc, char **argv)
 				       "--by wants type, status, programme, office or month, not "
 				       "'%s'",
 				       by);
+	cmd_warn_refused(ctx);
 	if ((rc = index_stats(&doc, ctx->index, ctx->ledger, by)) < 0)
 		return rc;
 	if (json) {

@@ -181,8 +181,9 @@ static int sync_here(json_t **out, struct cmd_ctx *ctx, struct sync_conf *c, boo
 	*out = json_pack("{s:b, s:s, s:b, s:O}", "ok", nfailed == 0, "time", when, "in_process", 1,
 			 "branches", h.list);
 	if (*out && nfailed)
-		json_object_set_new(*out, "error",
-				    json_sprintf("%zu branches did not sync", nfailed));
+		json_object_set_new(
+		    *out, "error",
+		    json_sprintf("%zu branch%s did not sync", nfailed, nfailed == 1 ? "" : "es"));
 	rc = *out ? 0 : err_set(ERR_NOMEM, "out of memory");
 out:
 	if (rc < 0)

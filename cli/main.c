@@ -20,6 +20,7 @@
 #include "cmd.h"
 #include "err.h"
 #include "out.h"
+#include "verify.h"
 
 /* Defaults from the configuration file; the environment and options win over them. */
 struct config {
@@ -142,6 +143,8 @@ static int index_ready(struct cmd_ctx *ctx, const struct cmd_entry *e)
 	int rc;
 
 	rc = index_open(&ctx->index, ctx->ledger);
+	if (rc == 0)
+		index_set_verifier(ctx->index, verify_for_index, NULL);
 	if (rc == 0 && !(e->flags & CMD_NO_CATCH_UP)) {
 		rc = index_catch_up(ctx->index, ctx->ledger, NULL);
 		if (rc < 0 && index_is_corrupt(ctx->index))

@@ -196,8 +196,9 @@ out:
 			err_msg());
 		json_object_set_new(sum, "error", json_string(err_msg()));
 	} else if (nfailed) {
-		json_object_set_new(sum, "error",
-				    json_sprintf("%zu branches did not sync", nfailed));
+		json_object_set_new(
+		    sum, "error",
+		    json_sprintf("%zu branch%s did not sync", nfailed, nfailed == 1 ? "" : "es"));
 	}
 	err_clear();
 	ledger_free(l);

@@ -740,8 +740,10 @@ int verify_range(struct verify_result *out, size_t *ncommits, struct ledger *l, 
 			goto out;
 		}
 	while ((k = git_revwalk_next(&id, walk)) == 0) {
-		if ((rc = verify_commit(out, l, branch, &id,
-					flags | (git_oid_equal(&id, tip) ? VERIFY_TIP : 0))) < 0)
+		bool at_tip = (flags & VERIFY_INCOMING) && git_oid_equal(&id, tip);
+
+		if ((rc = verify_commit(out, l, branch, &id, flags | (at_tip ? VERIFY_TIP : 0))) <
+		    0)
 			goto out;
 		if (ncommits)
 			(*ncommits)++;
@@ -753,6 +755,18 @@ int verify_range(struct verify_result *out, size_t *ncommits, struct ledger *l, 
 out:
 	git_revwalk_free(walk);
 	return rc;
+}
+
+int verify_for_index(struct ledger *l, const char *branch, const git_oid *head, const git_oid *from,
+		     void *payload)
+{
+	struct verify_result r;
+	int rc;
+
+	(void)payload;
+	if ((rc = verify_range(&r, NULL, l, branch, head, from, from ? 1 : 0, 0)) < 0)
+		return rc;
+	return r.status == VERIFY_OK ? 0 : err_set(ERR_VERIFY, "%s", r.why);
 }
 
 /* --- every branch ---------------------------------------------------------------------- */

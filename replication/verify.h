@@ -95,12 +95,21 @@ int verify_received(git_repository *repo, const char *branch, const git_oid *com
 
 /*
  * Verify for branch every commit reachable from tip and from none of hide (the commits
- * already verified for this branch: its head, its tracking refs), tip with VERIFY_TIP.
+ * already verified for this branch: its head, its tracking refs); with VERIFY_INCOMING,
+ * tip also with VERIFY_TIP (what arrives may not end in an expired key's commit).
  * out gets the first verdict that is not VERIFY_OK, or VERIFY_OK; *ncommits (may be NULL)
  * how many were checked. A negative ERR_* only when the repository cannot be read.
  */
 int verify_range(struct verify_result *out, size_t *ncommits, struct ledger *l, const char *branch,
 		 const git_oid *tip, const git_oid *hide, size_t nhide, unsigned flags);
+
+/*
+ * The index's verifier (index_verify_fn): every commit of branch reachable from head and
+ * not from from, as verify_range with no flags (the ledger's own history: no clock skew,
+ * no expiry at the tip). ERR_VERIFY with the full message of the first that fails.
+ */
+int verify_for_index(struct ledger *l, const char *branch, const git_oid *head, const git_oid *from,
+		     void *payload);
 
 /* The schema records are checked against: the trust branch's, else the ledger's own.
  * Borrowed, as trust_get's result. */

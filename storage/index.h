@@ -18,7 +18,16 @@
  *   changes(seq, branch, commit_id, time, tz, office, operator, subject, reason, hlc,
  *           record, type, kind, fields)  one row per record per commit; fields is a
  *                                    JSON array of {"field", "old", "new"}
+ *   refused(branch, head, message)   a branch whose head did not verify: it stays indexed
+ *                                    at its last verified commit, and is not served
  *   sync_state(peer, branch, …)      per peer and branch; empty until sync exists
+ *
+ * The index holds only verified states. Commits reach the repository by caseledger's own
+ * checked paths — and by any other (a stock `git fetch`, a copied directory): catch-up
+ * verifies, through the verifier the caller installs (index_set_verifier), every commit
+ * of a branch after its indexed head before indexing it. A branch whose new commits do
+ * not all verify stays where it was and gets a refused row naming the commit, signer and
+ * rule; commands that read a branch ask index_refused first.
  */
 #ifndef CASELEDGER_INDEX_H
 #define CASELEDGER_INDEX_H
@@ -31,10 +40,19 @@
 
 #include "buf.h"
 
-#define INDEX_FORMAT 2
+#define INDEX_FORMAT 3
 
 struct ledger;
 struct index; /* opaque: the open database and its prepared statements */
+struct git_oid;
+
+/*
+ * Decides for branch the commits reachable from head and not from from (NULL: its whole
+ * history): 0 when every one is valid; ERR_VERIFY, with the message naming the commit,
+ * its signer and the rule, when one is not; another negative ERR_* when it cannot tell.
+ */
+typedef int (*index_verify_fn)(struct ledger *l, const char *branch, const struct git_oid *head,
+			       const struct git_oid *from, void *payload);
 
 /* Create an empty index database at path (WAL mode, every table). ERR_EXISTS if present. */
 int index_create(const char *path);
@@ -48,6 +66,16 @@ int index_create(const char *path);
 int index_open(struct index **out, struct ledger *l);
 
 void index_free(struct index *ix);
+
+/* Verify what catch-up indexes with fn (NULL: index without verifying: tests, benches). */
+void index_set_verifier(struct index *ix, index_verify_fn fn, void *payload);
+
+/*
+ * Is branch refused? *msg gets NULL when it is served, else a malloc'ed message: the
+ * commit that failed, its signer and the rule, and the commit the index holds it at.
+ * With branch NULL: one such line for every refused branch, or NULL when none is.
+ */
+int index_refused(char **msg, struct index *ix, const char *branch);
 
 /* True once any query on ix met SQLITE_CORRUPT or SQLITE_NOTADB: call index_recover. */
 bool index_is_corrupt(const struct index *ix);
@@ -64,10 +92,11 @@ struct index_progress {
 
 /*
  * Bring every branch (refs/heads/<office code>) to its head, in one SQLite transaction:
- * new commits are diffed against their first parent; a branch whose indexed commit is no
- * longer in its history is re-indexed (with a message on stderr); branches gone from the
- * repository are dropped. progress may be NULL. While it runs, a second thread reads the
- * repository (l->repo): the caller must not use l from another thread meanwhile.
+ * new commits are verified (index_set_verifier: a branch that fails is held at its
+ * indexed commit and refused, index_refused) and diffed against their first parent; a branch whose
+ * indexed commit is no longer in its history is re-indexed (with a message on stderr); branches
+ * gone from the repository are dropped. progress may be NULL. While it runs, a second thread reads
+ * the repository (l->repo): the caller must not use l from another thread meanwhile.
  */
 int index_catch_up(struct index *ix, struct ledger *l, struct index_progress *progress);
 

@@ -56,6 +56,7 @@ static const char index_tables_sql[] =
     " office TEXT NOT NULL, operator TEXT NOT NULL, subject TEXT NOT NULL,"
     " reason TEXT NOT NULL, hlc TEXT NOT NULL, record TEXT NOT NULL, type TEXT NOT NULL,"
     " kind TEXT NOT NULL, fields TEXT NOT NULL);"
+    "CREATE TABLE refused(branch TEXT PRIMARY KEY, head TEXT NOT NULL, message TEXT NOT NULL);"
     "CREATE TABLE sync_state(peer TEXT NOT NULL, branch TEXT NOT NULL, local_head TEXT,"
     " remote_head TEXT, time INTEGER, error TEXT, PRIMARY KEY(peer, branch));";
 
@@ -389,6 +390,8 @@ int index_check(bool *same, char **first_diff, struct index *ix, struct ledger *
 	unlink(tmp.ptr);
 	remove_companions(tmp.ptr, NULL);
 	fresh.path = tmp.ptr;
+	fresh.verify = ix->verify;
+	fresh.verify_payload = ix->verify_payload;
 	if ((rc = index_create(tmp.ptr)) < 0 ||
 	    (rc = ix_connect(&fresh, &bad, why, sizeof(why))) < 0)
 		goto out;

@@ -39,6 +39,8 @@ struct index {
 	char *path;		    /* its path */
 	bool corrupt;		    /* a call met SQLITE_CORRUPT / SQLITE_NOTADB */
 	sqlite3_stmt *st[ST_COUNT]; /* catch-up statements, prepared on first use */
+	index_verify_fn verify;	    /* decides new commits before they are indexed, or NULL */
+	void *verify_payload;
 };
 
 /* Set the message for a failed SQLite call on ix; marks ix corrupt when it is. */

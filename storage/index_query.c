@@ -81,12 +81,15 @@ int index_dump(struct buf *out, struct index *ix)
 	    (rc = dump_query(out, ix, "persons",
 			     "SELECT p.id_number, p.id_type, r.branch, r.id"
 			     " FROM persons p JOIN records r ON r.rec = p.rec"
-			     " ORDER BY p.id_number, r.branch, r.id")) < 0)
+			     " ORDER BY p.id_number, r.branch, r.id")) < 0 ||
+	    (rc =
+		 dump_query(out, ix, "changes",
+			    "SELECT branch, commit_id, record, time, tz, office, operator, subject,"
+			    " reason, hlc, type, kind, fields FROM changes"
+			    " ORDER BY branch, commit_id, record")) < 0)
 		return rc;
-	return dump_query(out, ix, "changes",
-			  "SELECT branch, commit_id, record, time, tz, office, operator, subject,"
-			  " reason, hlc, type, kind, fields FROM changes"
-			  " ORDER BY branch, commit_id, record");
+	return dump_query(out, ix, "refused",
+			  "SELECT branch, head, message FROM refused ORDER BY branch");
 }
 
 /* --- time ----------------------------------------------------------------------------- */

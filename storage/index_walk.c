@@ -1042,6 +1042,7 @@ static int branch_forget(struct index *ix, const char *branch)
 	    "DELETE FROM records WHERE branch = ?1",
 	    "DELETE FROM changes WHERE branch = ?1",
 	    "DELETE FROM branches WHERE branch = ?1",
+	    "DELETE FROM refused WHERE branch = ?1",
 	};
 	sqlite3_stmt *st = NULL;
 	size_t i;
@@ -1055,6 +1056,126 @@ static int branch_forget(struct index *ix, const char *branch)
 		sqlite3_finalize(st);
 		st = NULL;
 	}
+	return rc;
+}
+
+/* --- verifying before indexing --------------------------------------------------------- */
+
+void index_set_verifier(struct index *ix, index_verify_fn fn, void *payload)
+{
+	ix->verify = fn;
+	ix->verify_payload = payload;
+}
+
+/* The head branch was refused at: *has false when it is not refused. */
+static int refused_head(bool *has, git_oid *head, struct index *ix, const char *branch)
+{
+	sqlite3_stmt *st = NULL;
+	int rc, step;
+
+	*has = false;
+	if ((rc = ix_prepare(&st, ix, "SELECT head FROM refused WHERE branch = ?1")) < 0)
+		return rc;
+	sqlite3_bind_text(st, 1, branch, -1, SQLITE_STATIC);
+	step = sqlite3_step(st);
+	if (step == SQLITE_ROW)
+		*has = git_oid_fromstr(head, (const char *)sqlite3_column_text(st, 0)) == 0;
+	else if (step != SQLITE_DONE)
+		rc = ix_fail(ix, step, "cannot read");
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/* Record (message non-NULL) or lift the refusal of branch. */
+static int refused_set(struct index *ix, const char *branch, const git_oid *head,
+		       const char *message)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	rc = ix_prepare(&st, ix,
+			message ? "INSERT OR REPLACE INTO refused(branch, head, message)"
+				  " VALUES(?1, ?2, ?3)"
+				: "DELETE FROM refused WHERE branch = ?1");
+	if (rc < 0)
+		return rc;
+	sqlite3_bind_text(st, 1, branch, -1, SQLITE_STATIC);
+	if (message) {
+		sqlite3_bind_text(st, 2, git_oid_tostr_s(head), -1, SQLITE_TRANSIENT);
+		sqlite3_bind_text(st, 3, message, -1, SQLITE_STATIC);
+	}
+	rc = ix_done(ix, st);
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/*
+ * May p's branch be indexed from p->indexed (or nothing) to p->head? Every commit in
+ * between is verified first; *ok is false when one fails (the refusal is recorded and
+ * said once on stderr) or when the branch was refused at this very head before.
+ */
+static int plan_verify(bool *ok, struct index *ix, struct ledger *l, const struct plan *p)
+{
+	struct buf msg = BUF_INIT;
+	git_oid was;
+	bool has;
+	int rc;
+
+	*ok = true;
+	if (!ix->verify)
+		return 0;
+	if ((rc = refused_head(&has, &was, ix, p->branch)) < 0)
+		return rc;
+	if (has && git_oid_equal(&was, &p->head)) {
+		*ok = false;
+		return 0;
+	}
+	rc = ix->verify(l, p->branch, &p->head, p->has_indexed ? &p->indexed : NULL,
+			ix->verify_payload);
+	if (rc == 0)
+		return has ? refused_set(ix, p->branch, NULL, NULL) : 0;
+	if (rc != ERR_VERIFY)
+		return rc;
+	*ok = false;
+	if ((rc = util_escape(&msg, err_msg(), strlen(err_msg()), NULL)) == 0) {
+		err_clear();
+		rc = refused_set(ix, p->branch, &p->head, msg.ptr ? msg.ptr : "");
+	}
+	buf_release(&msg);
+	return rc;
+}
+
+int index_refused(char **msg, struct index *ix, const char *branch)
+{
+	sqlite3_stmt *st = NULL;
+	struct buf text = BUF_INIT;
+	int rc, step = SQLITE_DONE;
+
+	*msg = NULL;
+	rc = ix_prepare(
+	    &st, ix,
+	    "SELECT r.branch, r.message, b.head FROM refused r LEFT JOIN branches b"
+	    " ON b.branch = r.branch WHERE ?1 IS NULL OR r.branch = ?1 ORDER BY r.branch");
+	if (rc < 0)
+		return rc;
+	sqlite3_bind_text(st, 1, branch, -1, SQLITE_STATIC);
+	while (rc == 0 && (step = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *held = (const char *)sqlite3_column_text(st, 2);
+
+		rc = buf_printf(&text, "%sbranch '%s' is not served: %s; ", text.len ? "\n" : "",
+				(const char *)sqlite3_column_text(st, 0),
+				(const char *)sqlite3_column_text(st, 1));
+		if (rc == 0 && held)
+			rc = buf_printf(&text, "its last verified commit is %.12s", held);
+		else if (rc == 0)
+			rc = buf_printf(&text, "no commit of it verified");
+	}
+	if (rc == 0 && step != SQLITE_DONE)
+		rc = ix_fail(ix, step, "cannot read");
+	if (rc == 0 && text.len)
+		*msg = buf_detach(&text, NULL);
+	sqlite3_finalize(st);
+	buf_release(&text);
 	return rc;
 }
 
@@ -1122,7 +1243,7 @@ static int list_heads(struct branch_head **out, size_t *n, struct ledger *l)
 }
 
 /* Branch -> indexed head, as stored; NULL head text when not indexed. */
-static int indexed_heads(json_t **out, struct index *ix)
+static int heads_from(json_t **out, struct index *ix, const char *sql)
 {
 	sqlite3_stmt *st = NULL;
 	int rc, step;
@@ -1130,7 +1251,7 @@ static int indexed_heads(json_t **out, struct index *ix)
 	*out = json_object();
 	if (!*out)
 		return err_set(ERR_NOMEM, "out of memory");
-	if ((rc = ix_prepare(&st, ix, "SELECT branch, head FROM branches")) < 0)
+	if ((rc = ix_prepare(&st, ix, sql)) < 0)
 		return rc;
 	while ((step = sqlite3_step(st)) == SQLITE_ROW)
 		json_object_set_new(*out, (const char *)sqlite3_column_text(st, 0),
@@ -1141,35 +1262,66 @@ static int indexed_heads(json_t **out, struct index *ix)
 	return rc;
 }
 
-/* Drop the branches gone from the repository; plan the others that moved, dropping
- * the ones whose indexed commit is no longer in their history. */
+/* Branch name -> indexed head, and branch name -> the head it was refused at. */
+static int indexed_heads(json_t **have, json_t **refused, struct index *ix)
+{
+	int rc = heads_from(have, ix, "SELECT branch, head FROM branches");
+
+	return rc < 0 ? rc : heads_from(refused, ix, "SELECT branch, head FROM refused");
+}
+
+static bool head_is(const json_t *heads, const char *branch, const git_oid *head)
+{
+	const char *text = json_string_value(json_object_get(heads, branch));
+
+	return text && strcmp(text, git_oid_tostr_s(head)) == 0;
+}
+
+static bool in_heads(const struct branch_head *heads, size_t n, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (strcmp(heads[i].name, name) == 0)
+			return true;
+	return false;
+}
+
+/*
+ * Drop the branches gone from the repository and the refusals of branches gone or back
+ * at their indexed commit; plan the others that moved, dropping the ones whose indexed
+ * commit is no longer in their history.
+ */
 static int make_plan(struct plan *plan, size_t *nplan, struct index *ix, struct ledger *l,
 		     const struct branch_head *heads, size_t n)
 {
-	json_t *have = NULL, *v;
+	json_t *have = NULL, *refused = NULL, *v;
 	const char *name;
 	void *tmp;
 	size_t i;
+	bool ok;
 	int rc;
 
 	*nplan = 0;
-	if ((rc = indexed_heads(&have, ix)) < 0)
+	if ((rc = indexed_heads(&have, &refused, ix)) < 0)
 		goto out;
-	json_object_foreach_safe (have, tmp, name, v) {
-		bool found = false;
-
-		for (i = 0; i < n && !found; i++)
-			found = strcmp(heads[i].name, name) == 0;
-		if (!found && (rc = branch_forget(ix, name)) < 0)
+	json_object_foreach_safe (have, tmp, name, v)
+		if (!in_heads(heads, n, name) && (rc = branch_forget(ix, name)) < 0)
 			goto out;
-	}
+	json_object_foreach_safe (refused, tmp, name, v)
+		if (!in_heads(heads, n, name) && (rc = refused_set(ix, name, NULL, NULL)) < 0)
+			goto out;
 	for (i = 0; i < n; i++) {
 		const char *text = json_string_value(json_object_get(have, heads[i].name));
 		struct plan *p = &plan[*nplan];
 
 		p->has_indexed = text && git_oid_fromstr(&p->indexed, text) == 0;
-		if (p->has_indexed && git_oid_equal(&p->indexed, &heads[i].head))
+		if (p->has_indexed && git_oid_equal(&p->indexed, &heads[i].head)) {
+			if (json_object_get(refused, heads[i].name) &&
+			    (rc = refused_set(ix, heads[i].name, NULL, NULL)) < 0)
+				goto out;
 			continue;
+		}
 		if (p->has_indexed &&
 		    git_graph_descendant_of(l->repo, &heads[i].head, &p->indexed) != 1) {
 			fprintf(
@@ -1183,10 +1335,14 @@ static int make_plan(struct plan *plan, size_t *nplan, struct index *ix, struct 
 		}
 		p->branch = heads[i].name;
 		git_oid_cpy(&p->head, &heads[i].head);
-		(*nplan)++;
+		if ((rc = plan_verify(&ok, ix, l, p)) < 0)
+			goto out;
+		if (ok)
+			(*nplan)++;
 	}
 out:
 	json_decref(have);
+	json_decref(refused);
 	return rc;
 }
 
@@ -1206,24 +1362,34 @@ static int catch_up_locked(struct index *ix, struct ledger *l, struct index_prog
 	return rc;
 }
 
-/* Do the indexed heads equal the repository's? (no lock taken) */
+/*
+ * Is there nothing to do? Every branch of the repository is indexed at its head or was
+ * refused at it, and nothing else is indexed or refused. (No lock taken.)
+ */
 static int up_to_date(bool *same, struct index *ix, const struct branch_head *heads, size_t n)
 {
-	json_t *have = NULL;
+	json_t *have = NULL, *refused = NULL;
+	const char *name;
+	json_t *v;
 	size_t i;
 	int rc;
 
 	*same = false;
-	if ((rc = indexed_heads(&have, ix)) < 0)
-		return rc;
-	*same = json_object_size(have) == n;
-	for (i = 0; i < n && *same; i++) {
-		const char *text = json_string_value(json_object_get(have, heads[i].name));
-
-		*same = text && strcmp(text, git_oid_tostr_s(&heads[i].head)) == 0;
-	}
+	if ((rc = indexed_heads(&have, &refused, ix)) < 0)
+		goto out;
+	*same = true;
+	for (i = 0; i < n && *same; i++)
+		*same = head_is(refused, heads[i].name, &heads[i].head) ||
+			(head_is(have, heads[i].name, &heads[i].head) &&
+			 !json_object_get(refused, heads[i].name));
+	json_object_foreach (have, name, v)
+		*same = *same && in_heads(heads, n, name);
+	json_object_foreach (refused, name, v)
+		*same = *same && in_heads(heads, n, name);
+out:
 	json_decref(have);
-	return 0;
+	json_decref(refused);
+	return rc;
 }
 
 int index_catch_up(struct index *ix, struct ledger *l, struct index_progress *progress)
@@ -1264,7 +1430,7 @@ int index_rebuild(struct index *ix, struct ledger *l, struct index_progress *pro
 	if ((rc = ix_exec(ix, "PRAGMA cache_size=-131072; BEGIN IMMEDIATE")) < 0)
 		goto out;
 	rc = ix_exec(ix, "DELETE FROM fields; DELETE FROM persons; DELETE FROM records;"
-			 "DELETE FROM changes; DELETE FROM branches;");
+			 "DELETE FROM changes; DELETE FROM branches; DELETE FROM refused;");
 	if (rc == 0)
 		rc = ix_exec(ix, index_drop_secondary_sql);
 	if (rc == 0)

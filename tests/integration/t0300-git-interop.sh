@@ -53,8 +53,7 @@ expect_fail 7 "1 of 6 commits failed verification" cl verify
 grep -q "^BAD $bad: bad: signature does not match" "$T/out" || fail "verify output: $(cat "$T/out")"
 git -C "$L" -c gpg.format=ssh -c gpg.ssh.allowedSignersFile="$T/allowed" verify-commit "$bad" \
 	>/dev/null 2>&1 && fail "git accepted a tampered commit"
-cl log -n 1 --json >"$T/log.json"
-expect_eq "$(json_get "$T/log.json" '$[0].signature')" bad "log shows the bad signature"
+expect_fail 7 "branch '${B#refs/heads/}' is not served: commit $bad signature does not match" cl log -n 1 --json
 git -C "$L" update-ref "$B" "$head" "$bad"
 cl verify >/dev/null
 
@@ -76,17 +75,16 @@ cl verify --json >"$T/v.json" 2>/dev/null || true
 expect_eq "$(json_get "$T/v.json" '$.bad[0].status')" untrusted "verify --json"
 git -C "$L" update-ref "$B" "$head" "$foreign"
 
-say "a corrupted record is reported by name, nothing else breaks"
+say "a corrupted record in a signed commit is reported by name, nothing else breaks"
 path=$(git -C "$L" ls-tree -r --name-only "$B" | grep "$P")
-blob=$(printf '{"id": "%s", "name": ' "$P" | git -C "$L" hash-object -w --stdin)
-git -C "$L" read-tree --index-output="$T/idx" "$B" 2>/dev/null || true
-GIT_INDEX_FILE="$T/idx" git -C "$L" read-tree "$B"
-GIT_INDEX_FILE="$T/idx" git -C "$L" update-index --cacheinfo 100644,"$blob","$path"
-tree=$(GIT_INDEX_FILE="$T/idx" git -C "$L" write-tree)
-broken=$(git -C "$L" -c user.name=x -c user.email=x@y commit-tree -p "$head" -m broken "$tree")
-git -C "$L" update-ref "$B" "$broken" "$head"
-expect_fail 4 "record '$P': malformed JSON" cl show "$P"
-expect_fail 4 "record '$P': malformed JSON" cl amend "$P" name=x --reason r
+printf '{"id": "%s", "name": ' "$P" >"$T/badblob"
+broken=$("$top_builddir/tests/integration/forge" "$L" "$L/office.key" "${B#refs/heads/}" --raw "$path=$T/badblob")
+expect_fail 7 "record '$P': malformed JSON" cl show "$P"
+grep -q "commit $broken" "$T/err" || fail "show names no commit: $(cat "$T/err")"
+expect_fail 7 "record '$P': malformed JSON" cl amend "$P" name=x --reason r
+expect_fail 7 "1 of 7 commits failed verification" cl verify
+grep -q "^BAD $broken: .*record '$P': malformed JSON" "$T/out" || fail "verify: $(cat "$T/out")"
+expect_eq "$(git -C "$L" rev-parse "$B")" "$broken" "the branch after the refused amend"
 git -C "$L" update-ref "$B" "$head" "$broken"
 cl show "$P" >/dev/null
 say "ok"

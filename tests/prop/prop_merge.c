@@ -12,7 +12,10 @@
  *   validity     every record of the result passes schema_check;
  *   nothing lost every value a side changed (relative to every merge base) is in the
  *                merged record, in a conflict record, or on a "discarded" line of the
- *                merge message; every item a side added to a union list is kept.
+ *                merge message; every item a side added to a union list is kept;
+ *   recomputed   the verifier's merge_check accepts the merge commit as written, and
+ *                refuses the same commit with any one record of its tree changed,
+ *                naming that record's path.
  * At the end every copy merges every other until no head moves:
  *   convergence  all copies end with the same tree.
  *
@@ -22,6 +25,7 @@
 #include "config.h"
 
 #include <ftw.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,6 +36,7 @@
 #include "err.h"
 #include "ledger.h"
 #include "merge.h"
+#include "record.h"
 
 /* These histories are forged on purpose (offices signing with one key): the merge rules
  * are under test here, verification has tests of its own. */
@@ -57,7 +62,7 @@ static unsigned long long seed;
 static struct ledger *L;
 static char dir[64];
 static size_t stat_merges, stat_merged, stat_conflicts, stat_discarded, stat_notes, stat_criss,
-    stat_steps, stat_skipped;
+    stat_steps, stat_skipped, stat_tampered;
 static int history_no;
 
 static unsigned rnd(unsigned n)
@@ -549,6 +554,116 @@ static void check_valid(const git_oid *tree)
 	json_decref(recs);
 }
 
+/* Walking a tree: count its blobs, or stop at blob number n (walk order). */
+struct pick {
+	unsigned seen, n;
+	char path[300];
+	git_oid blob;
+};
+
+static int pick_cb(const char *root, const git_tree_entry *e, void *payload)
+{
+	struct pick *p = payload;
+
+	if (git_tree_entry_type(e) != GIT_OBJECT_BLOB || p->seen++ != p->n)
+		return 0;
+	snprintf(p->path, sizeof(p->path), "%s%s", root, git_tree_entry_name(e));
+	git_oid_cpy(&p->blob, git_tree_entry_id(e));
+	return 1;
+}
+
+/* rec as stored text, with one field changed by edit() (or its stamp when edit changes
+ * nothing in 20 tries). */
+static char *edited(json_t *rec)
+{
+	char *before = json_dumps(rec, JSON_SORT_KEYS | JSON_INDENT(2)), *after = NULL;
+	int tries;
+
+	for (tries = 0; tries < 20; tries++) {
+		free(after);
+		edit(rec);
+		after = json_dumps(rec, JSON_SORT_KEYS | JSON_INDENT(2));
+		if (!before || !after || strcmp(before, after) != 0)
+			break;
+	}
+	if (tries == 20) {
+		free(after);
+		json_object_set_new(rec, "hlc", json_string("0000000000001.00000-1201"));
+		after = json_dumps(rec, JSON_SORT_KEYS | JSON_INDENT(2));
+	}
+	free(before);
+	return after;
+}
+
+/* A copy of merge commit c whose tree has one random record edited (unsigned: the
+ * verifier's merge_check looks at the tree, the parents and the message). */
+static git_commit *tamper(git_commit *c, char path[300])
+{
+	struct pick p = {.n = UINT_MAX};
+	git_tree_update up = {.action = GIT_TREE_UPDATE_UPSERT, .filemode = GIT_FILEMODE_BLOB};
+	git_commit *parent0 = NULL, *parent1 = NULL, *out = NULL;
+	git_tree *tree = NULL, *changed = NULL;
+	git_blob *blob = NULL;
+	json_t *rec = NULL;
+	git_oid tid, cid;
+	char *text;
+
+	if (git_commit_tree(&tree, c) < 0 || git_commit_parent(&parent0, c, 0) < 0 ||
+	    git_commit_parent(&parent1, c, 1) < 0 ||
+	    git_tree_walk(tree, GIT_TREEWALK_PRE, pick_cb, &p) < 0 || p.seen == 0)
+		die("tamper: read %s", git_oid_tostr_s(git_commit_id(c)));
+	p.n = rnd(p.seen);
+	p.seen = 0;
+	if (git_tree_walk(tree, GIT_TREEWALK_PRE, pick_cb, &p) < 0 || !p.path[0] ||
+	    git_blob_lookup(&blob, L->repo, &p.blob) < 0 ||
+	    record_decode(&rec, git_blob_rawcontent(blob), (size_t)git_blob_rawsize(blob), false,
+			  p.path) < 0)
+		die("tamper: read record %u of %s", p.n, git_oid_tostr_s(git_commit_id(c)));
+	text = edited(rec);
+	up.path = p.path;
+	if (!text || git_blob_create_from_buffer(&up.id, L->repo, text, strlen(text)) < 0 ||
+	    git_tree_create_updated(&tid, L->repo, tree, 1, &up) < 0 ||
+	    git_tree_lookup(&changed, L->repo, &tid) < 0 ||
+	    git_commit_create_v(&cid, L->repo, NULL, git_commit_author(c), git_commit_committer(c),
+				NULL, git_commit_message(c), changed, 2, parent0, parent1) < 0 ||
+	    git_commit_lookup(&out, L->repo, &cid) < 0)
+		die("tamper: write");
+	snprintf(path, 300, "%s", p.path);
+	free(text);
+	json_decref(rec);
+	git_blob_free(blob);
+	git_tree_free(changed);
+	git_tree_free(tree);
+	git_commit_free(parent0);
+	git_commit_free(parent1);
+	return out;
+}
+
+/* The verifier recomputes merge commit head: it accepts it, and refuses it tampered. */
+static void check_recomputed(const char *branch, const git_oid *head)
+{
+	git_commit *c = NULL, *bad;
+	char why[512], path[300];
+
+	if (git_commit_lookup(&c, L->repo, head) < 0 ||
+	    merge_check(why, sizeof(why), L, branch, c) < 0)
+		die("merge_check %s: %s", git_oid_tostr_s(head), err_msg());
+	if (why[0])
+		die("recomputed: the engine's merge %s is refused: %s", git_oid_tostr_s(head), why);
+	bad = tamper(c, path);
+	if (merge_check(why, sizeof(why), L, branch, bad) < 0)
+		die("merge_check of the tampered %s: %s", git_oid_tostr_s(head), err_msg());
+	if (!why[0])
+		die("recomputed: merge %s with %s changed is accepted", git_oid_tostr_s(head),
+		    path);
+	if (!strstr(why, path))
+		die("recomputed: the refusal of %s does not name %s: %s", git_oid_tostr_s(head),
+		    path, why);
+	stat_tampered++;
+	git_commit_free(bad);
+	git_commit_free(c);
+}
+
 /* Merge copy b into copy a and check the properties. Returns true when a's head moved. */
 static bool step_merge(struct history *h, int a, int b)
 {
@@ -577,6 +692,7 @@ static bool step_merge(struct history *h, int a, int b)
 			stat_criss++;
 		check_valid(&r.tree);
 		check_nothing_lost(&r, &o, &t);
+		check_recomputed(h->copy[a], &nh);
 	}
 	if (merge_branches_ext(&again, L, h->copy[a], &t, &forged) < 0 ||
 	    again.outcome != MERGE_UP_TO_DATE)
@@ -701,9 +817,10 @@ int main(void)
 		history(i);
 	printf("prop_merge: ok: %d histories, %zu steps (%zu refused by the schema and skipped), "
 	       "%zu merges (%zu merge commits, %zu with several bases), %zu conflicts, "
-	       "%zu values set aside, %zu invalid merges turned into conflicts, %ld s\n",
+	       "%zu values set aside, %zu invalid merges turned into conflicts, %zu merge "
+	       "commits recomputed and refused with one record changed, %ld s\n",
 	       n, stat_steps, stat_skipped, stat_merges, stat_merged, stat_criss, stat_conflicts,
-	       stat_discarded, stat_notes, (long)(time(NULL) - t0));
+	       stat_discarded, stat_notes, stat_tampered, (long)(time(NULL) - t0));
 	ledger_free(L);
 	nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 	return 0;
