@@ -115,9 +115,9 @@ void cmd_warn_refused(struct cmd_ctx *ctx);
 /*
  * Commit a transaction, retrying when the branch moved: redo(t, payload) stages the
  * changes again on a fresh transaction each time (on a branch that is served,
- * cmd_check_served). subject is read after redo, so redo may write it. *nchanged gets the number of records changed (0: nothing committed).
+ * cmd_check_served). subject is read after redo, so redo may write it. *nchanged gets the
+ * number of records changed (0: nothing committed).
  */
-
 int cmd_commit_retry(struct cmd_ctx *ctx, int (*redo)(struct ledger_txn *t, void *payload),
 		     void *payload, const struct buf *subject, const char *reason, git_oid *out,
 		     size_t *nchanged);
