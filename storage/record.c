@@ -236,21 +236,42 @@ void hlc_format(char out[HLC_TEXT_MAX], const struct hlc *h)
 		 h->office);
 }
 
+/* Up to max decimal digits at *p (at least one), into *out; advances *p. */
+static bool digits(uint64_t *out, const char **p, size_t max)
+{
+	size_t n = 0;
+
+	*out = 0;
+	while (n < max && **p >= '0' && **p <= '9') {
+		*out = *out * 10 + (uint64_t)(**p - '0');
+		(*p)++;
+		n++;
+	}
+	return n > 0;
+}
+
+/*
+ * "<ms:1-13 digits>.<counter:1-5 digits>-<office>": digits only (sscanf's %llu would take
+ * a sign or spaces, and "-1" is a stamp from the year 584 million).
+ */
 int hlc_parse(struct hlc *out, const char *text)
 {
-	unsigned long long ms;
-	unsigned long counter;
-	char office[OFFICE_CODE_MAX + 2];
-	int used = 0;
+	const char *p = text, *office;
+	uint64_t ms, counter;
 
 	memset(out, 0, sizeof(*out));
-	if (sscanf(text, "%13llu.%5lu-%13[0-9]%n", &ms, &counter, office, &used) != 3 ||
-	    text[used] != '\0' || strlen(office) > OFFICE_CODE_MAX || office_level(office) < 0)
-		return err_set(ERR_INVALID, "clock stamp '%s' is not valid", text);
+	if (!digits(&ms, &p, 13) || *p++ != '.' || !digits(&counter, &p, 5) || *p++ != '-')
+		goto bad;
+	office = p;
+	if (strspn(office, "0123456789") != strlen(office) || strlen(office) > OFFICE_CODE_MAX ||
+	    office_level(office) < 0)
+		goto bad;
 	out->ms = ms;
 	out->counter = (uint32_t)counter;
 	memcpy(out->office, office, strlen(office) + 1);
 	return 0;
+bad:
+	return err_set(ERR_INVALID, "clock stamp '%s' is not valid", text);
 }
 
 int hlc_cmp(const struct hlc *a, const struct hlc *b)

@@ -199,6 +199,13 @@ static void hlc(void **state)
 	assert_int_equal(hlc_parse(&parsed, "0000000001000.00001-1201"), 0);
 	assert_int_equal(hlc_parse(&parsed, "0000000001000.00001-12011"), ERR_INVALID);
 	assert_int_equal(hlc_parse(&parsed, "0000000001000.00001-120112001001junk"), ERR_INVALID);
+	/* digits only: sscanf's %llu took these ("-1" read as 2^64 - 1, found by fuzzing) */
+	assert_int_equal(hlc_parse(&parsed, "-1.00000-1201"), ERR_INVALID);
+	assert_int_equal(hlc_parse(&parsed, " 12.3-1201"), ERR_INVALID);
+	assert_int_equal(hlc_parse(&parsed, "+12.3-1201"), ERR_INVALID);
+	assert_int_equal(hlc_parse(&parsed, "12.-3-1201"), ERR_INVALID);
+	assert_int_equal(hlc_parse(&parsed, "12.3-+1201"), ERR_INVALID);
+	assert_int_equal(hlc_parse(&parsed, "12.3-"), ERR_INVALID);
 	/* the counter never outgrows its five digits */
 	a.counter = 99999;
 	hlc_next(&b, &a, 0, "12");
