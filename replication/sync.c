@@ -327,6 +327,55 @@ static bool response_complete(const struct buf *resp)
 	return false; /* delimited by the end of the connection */
 }
 
+int sync_http_response(struct buf *body, const struct buf *resp, const char *url)
+{
+	const char *hend, *p, *line_end;
+	size_t hlen, clen = (size_t)-1;
+	bool chunked = false;
+	long status;
+	int rc;
+
+	buf_init(body, 0);
+	if (!(hend = strstr(resp->ptr, "\r\n\r\n")) || strncmp(resp->ptr, "HTTP/1.", 7) != 0 ||
+	    resp->len < 12) {
+		rc = err_set(ERR_NETWORK, "'%s' did not answer in HTTP", url);
+		goto fail;
+	}
+	status = strtol(resp->ptr + 9, NULL, 10);
+	hlen = (size_t)(hend - resp->ptr) + 4;
+	for (p = strstr(resp->ptr, "\r\n") + 2; p < hend; p = line_end + 2) {
+		line_end = strstr(p, "\r\n");
+		if (strncasecmp(p, "Content-Length:", 15) == 0)
+			clen = strtoul(p + 15, NULL, 10);
+		else if (strncasecmp(p, "Transfer-Encoding:", 18) == 0 && strstr(p, "chunked") &&
+			 strstr(p, "chunked") < line_end)
+			chunked = true;
+	}
+	if ((rc = buf_add(body, resp->ptr + hlen, resp->len - hlen)) < 0)
+		goto fail;
+	if (chunked && (rc = unchunk(body, url)) < 0)
+		goto fail;
+	if (!chunked && clen != (size_t)-1) {
+		if (body->len < clen) {
+			rc = err_set(ERR_NETWORK, "the answer of '%s' was cut short", url);
+			goto fail;
+		}
+		buf_truncate(body, clen);
+	}
+	if (status != 200) {
+		size_t k = body->len > 300 ? 300 : body->len;
+		while (k && (body->ptr[k - 1] == '\n' || body->ptr[k - 1] == '\r'))
+			k--;
+		rc = err_set(status == 403 ? ERR_DENIED : ERR_NETWORK, "'%s' answered %ld: %.*s",
+			     url, status, (int)k, body->ptr);
+		goto fail;
+	}
+	return 0;
+fail:
+	buf_release(body);
+	return rc;
+}
+
 /*
  * One HTTP/1.1 request on a new TLS connection (Connection: close): *body gets the
  * response body of a 200 answer (caller releases it); any other status is an error
@@ -338,11 +387,7 @@ static int http_request(struct buf *body, size_t max, const struct http_url *u, 
 {
 	git_stream *st = NULL;
 	struct buf req, resp;
-	char tmp[16384], *hend, *p;
-	const char *line_end;
-	long status;
-	size_t hlen, clen = (size_t)-1;
-	bool chunked = false;
+	char tmp[16384];
 	ssize_t n = 0;
 	int rc;
 
@@ -374,39 +419,7 @@ static int http_request(struct buf *body, size_t max, const struct http_url *u, 
 		rc = err_git(ERR_NETWORK, "cannot read the answer of '%s'", url);
 		goto out;
 	}
-	if (!(hend = strstr(resp.ptr, "\r\n\r\n")) || strncmp(resp.ptr, "HTTP/1.", 7) != 0 ||
-	    resp.len < 12) {
-		rc = err_set(ERR_NETWORK, "'%s' did not answer in HTTP", url);
-		goto out;
-	}
-	status = strtol(resp.ptr + 9, NULL, 10);
-	hlen = (size_t)(hend - resp.ptr) + 4;
-	for (p = strstr(resp.ptr, "\r\n") + 2; p < hend; p = (char *)line_end + 2) {
-		line_end = strstr(p, "\r\n");
-		if (strncasecmp(p, "Content-Length:", 15) == 0)
-			clen = strtoul(p + 15, NULL, 10);
-		else if (strncasecmp(p, "Transfer-Encoding:", 18) == 0 && strstr(p, "chunked") &&
-			 strstr(p, "chunked") < line_end)
-			chunked = true;
-	}
-	if ((rc = buf_add(body, resp.ptr + hlen, resp.len - hlen)) < 0)
-		goto out;
-	if (chunked && (rc = unchunk(body, url)) < 0)
-		goto out;
-	if (!chunked && clen != (size_t)-1) {
-		if (body->len < clen) {
-			rc = err_set(ERR_NETWORK, "the answer of '%s' was cut short", url);
-			goto out;
-		}
-		buf_truncate(body, clen);
-	}
-	if (status != 200) {
-		size_t k = body->len > 300 ? 300 : body->len;
-		while (k && (body->ptr[k - 1] == '\n' || body->ptr[k - 1] == '\r'))
-			k--;
-		rc = err_set(status == 403 ? ERR_DENIED : ERR_NETWORK, "'%s' answered %ld: %.*s",
-			     url, status, (int)k, body->ptr);
-	}
+	rc = sync_http_response(body, &resp, url);
 out:
 	if (st) {
 		st->close(st);
@@ -463,21 +476,12 @@ static int pkt_append(struct buf *b, const char *s, size_t n)
 	return buf_add(b, hex, 4) < 0 ? -1 : buf_add(b, s, n);
 }
 
-/*
- * The peer's advertisement for service (git-receive-pack, git-upload-pack): *old = its
- * head of ref (zero when it has none), caps its capabilities, and with hide (may be NULL)
- * *hide = every advertised commit this repository has (what a pack to the peer may leave
- * out).
- */
-static int read_advert(git_oid *old, git_oid **hide, size_t *nhide, char caps[512],
-		       git_repository *repo, const struct http_url *u, const char *url,
-		       const char *service, const char *ref)
+int sync_parse_advert(git_oid *old, git_oid **hide, size_t *nhide, char caps[512], git_odb *odb,
+		      const struct buf *b, const char *url, const char *service, const char *ref)
 {
-	char target[64], want[64];
-	struct buf b;
+	char want[64];
 	const char *line;
 	size_t pos = 0, n, cap = 0;
-	git_odb *odb = NULL;
 	git_oid id, *g;
 	int rc;
 
@@ -487,36 +491,31 @@ static int read_advert(git_oid *old, git_oid **hide, size_t *nhide, char caps[51
 	}
 	caps[0] = '\0';
 	memset(old, 0, sizeof(*old));
-	snprintf(target, sizeof(target), "/info/refs?service=%s", service);
-	if ((rc = http_request(&b, PUSH_REPLY_MAX, u, url, "GET", target, NULL, NULL, 0)) < 0)
-		return rc;
-	if (git_repository_odb(&odb, repo) < 0) {
-		rc = err_git(ERR_IO, "cannot open the object database");
-		goto out;
-	}
-	if ((rc = pkt_next(&b, &pos, &line, &n, url)) < 0)
+	if ((rc = pkt_next(b, &pos, &line, &n, url)) < 0)
 		goto out;
 	snprintf(want, sizeof(want), "# service=%s", service);
 	if (!line || n != strlen(want) || strncmp(line, want, n) != 0) {
 		rc = err_set(ERR_NETWORK, "'%s' does not serve %s", url, service);
 		goto out;
 	}
-	if ((rc = pkt_next(&b, &pos, &line, &n, url)) < 0)
+	if ((rc = pkt_next(b, &pos, &line, &n, url)) < 0)
 		goto out;
-	while (pos < b.len && (rc = pkt_next(&b, &pos, &line, &n, url)) == 0 && line) {
+	while (pos < b->len && (rc = pkt_next(b, &pos, &line, &n, url)) == 0 && line) {
 		const char *name = line + 41, *nul = memchr(line, '\0', n);
-		size_t nlen = (size_t)((nul ? nul : line + n) - name);
-		if (n < 42 || line[40] != ' ' || git_oid_fromstrn(&id, line, 40) < 0) {
+		size_t nlen;
+		if (n < 42 || line[40] != ' ' || git_oid_fromstrn(&id, line, 40) < 0 ||
+		    (nul && nul < name)) {
 			rc = err_set(ERR_NETWORK, "'%s' sent a malformed ref line", url);
 			goto out;
 		}
+		nlen = (size_t)((nul ? nul : line + n) - name);
 		if (nul && !caps[0])
 			snprintf(caps, 512, "%.*s", (int)(line + n - nul - 1), nul + 1);
 		if (git_oid_is_zero(&id))
 			continue; /* "capabilities^{}": no refs */
 		if (nlen == strlen(ref) && memcmp(name, ref, nlen) == 0)
 			git_oid_cpy(old, &id);
-		if (!hide || !git_odb_exists(odb, &id))
+		if (!hide || !odb || !git_odb_exists(odb, &id))
 			continue;
 		if (*nhide == cap) {
 			cap = cap ? cap * 2 : 16;
@@ -530,13 +529,33 @@ static int read_advert(git_oid *old, git_oid **hide, size_t *nhide, char caps[51
 	}
 out:
 	git_error_clear();
-	git_odb_free(odb);
-	buf_release(&b);
 	if (rc < 0 && hide) {
 		free(*hide);
 		*hide = NULL;
 		*nhide = 0;
 	}
+	return rc;
+}
+
+/* Fetch and parse the peer's advertisement for service (see sync_parse_advert). */
+static int read_advert(git_oid *old, git_oid **hide, size_t *nhide, char caps[512],
+		       git_repository *repo, const struct http_url *u, const char *url,
+		       const char *service, const char *ref)
+{
+	char target[64];
+	git_odb *odb = NULL;
+	struct buf b;
+	int rc;
+
+	snprintf(target, sizeof(target), "/info/refs?service=%s", service);
+	if ((rc = http_request(&b, PUSH_REPLY_MAX, u, url, "GET", target, NULL, NULL, 0)) < 0)
+		return rc;
+	if (git_repository_odb(&odb, repo) < 0)
+		rc = err_git(ERR_IO, "cannot open the object database");
+	else
+		rc = sync_parse_advert(old, hide, nhide, caps, odb, &b, url, service, ref);
+	git_odb_free(odb);
+	buf_release(&b);
 	return rc;
 }
 

@@ -133,4 +133,21 @@ int sync_upload_reply(struct buf *pack, const struct buf *body, const char *url,
  */
 int sync_push_report(const struct buf *body, const char *url, const char *branch, const char *ref);
 
+/*
+ * Parse a whole HTTP/1.x answer (resp: status line, headers, body) into *body (caller
+ * releases it): the body de-chunked and cut to Content-Length. ERR_NETWORK when it is not
+ * HTTP, is cut short or its chunks are malformed; any status but 200 is an error (403:
+ * ERR_DENIED) carrying the start of the server's message. Messages name url.
+ */
+int sync_http_response(struct buf *body, const struct buf *resp, const char *url);
+
+/*
+ * Parse a smart-HTTP advertisement for service (git-receive-pack, git-upload-pack) in b:
+ * *old = the peer's head of ref (zero when it has none), caps its capabilities, and with
+ * hide and odb (either may be NULL) *hide = every advertised commit odb has (what a pack
+ * to the peer may leave out; caller frees). ERR_NETWORK naming url when malformed.
+ */
+int sync_parse_advert(git_oid *old, git_oid **hide, size_t *nhide, char caps[512], git_odb *odb,
+		      const struct buf *b, const char *url, const char *service, const char *ref);
+
 #endif

@@ -27,8 +27,9 @@ int util_fsync_dir(const char *path);
 int util_join(struct buf *out, const char *dir, const char *name);
 
 /*
- * Wall-clock time in milliseconds. CASELEDGER_FAKE_TIME=EPOCH_SECONDS (tests only: it lets
- * a test write history at chosen times) overrides the clock.
+ * Wall-clock time in milliseconds. In a build configured with --enable-test-hooks (the test
+ * suite's), CASELEDGER_FAKE_TIME=EPOCH_SECONDS overrides the clock so a test can write
+ * history at chosen times; any other build ignores the variable.
  */
 uint64_t util_now_ms(void);
 

@@ -3,12 +3,10 @@
  * is one request body, fed to the pkt-line reader, the receive-pack command parser, and
  * whole upload-pack and receive-pack requests against a scratch ledger; nothing may
  * crash, leak or move a ref. Built with -fsanitize=fuzzer (FUZZ_LIBFUZZER) it is a
- * libFuzzer target; in `make check` its main replays the corpus in tests/fuzz/corpus,
- * each file also cut at a spread of lengths and with a seeded set of bytes flipped.
+ * libFuzzer target; in `make check` fuzz_main.c replays tests/fuzz/corpus/xfer.
  */
 #include "config.h"
 
-#include <dirent.h>
 #include <ftw.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -17,6 +15,7 @@
 #include <unistd.h>
 
 #include "err.h"
+#include "fuzz.h"
 #include "ledger.h"
 #include "xfer.h"
 
@@ -50,7 +49,6 @@ static void fuzz_setup(void)
 	git_libgit2_opts(GIT_OPT_ENABLE_FSYNC_GITDIR, 0);
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct xfer_pkt_reader r = {(const char *)data, size, 0};
@@ -92,90 +90,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	return 0;
 }
 
-#ifndef FUZZ_LIBFUZZER
-/* A small deterministic generator, so a failing run is replayed exactly. */
-static uint32_t next_rand(uint32_t *s)
+void fuzz_cleanup(void)
 {
-	*s ^= *s << 13;
-	*s ^= *s >> 17;
-	*s ^= *s << 5;
-	return *s;
-}
-
-static int replay(const char *path, size_t *runs)
-{
-	uint32_t seed = 2463534242u;
-	unsigned char *data = NULL, *copy = NULL;
-	size_t len = 0, cut, i, step;
-	long sz;
-	FILE *f = fopen(path, "rb");
-
-	if (!f || fseek(f, 0, SEEK_END) < 0 || (sz = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) < 0)
-		goto fail;
-	len = (size_t)sz;
-	if (!(data = malloc(len + 1)) || !(copy = malloc(len + 1)) || fread(data, 1, len, f) != len)
-		goto fail;
-	fclose(f);
-	LLVMFuzzerTestOneInput(data, len);
-	(*runs)++;
-	/* cut at a spread of lengths (every byte of the first 128) */
-	step = len > 128 ? len / 32 : 1;
-	for (cut = 0; cut < len; cut += cut < 128 ? 1 : step) {
-		memcpy(copy, data, cut);
-		LLVMFuzzerTestOneInput(copy, cut);
-		(*runs)++;
-	}
-	/* a few bytes flipped */
-	for (i = 0; i < 64 && len > 0; i++) {
-		memcpy(copy, data, len);
-		copy[next_rand(&seed) % len] ^= (unsigned char)(1u << (next_rand(&seed) % 8));
-		copy[next_rand(&seed) % len] = (unsigned char)next_rand(&seed);
-		LLVMFuzzerTestOneInput(copy, len);
-		(*runs)++;
-	}
-	free(data);
-	free(copy);
-	return 0;
-fail:
-	fprintf(stderr, "fuzz_xfer: cannot read '%s'\n", path);
-	if (f)
-		fclose(f);
-	free(data);
-	free(copy);
-	return 1;
-}
-
-int main(int argc, char **argv)
-{
-	const char *top = getenv("top_srcdir");
-	char dir[4096], path[8200];
-	struct dirent *e;
-	size_t runs = 0, files = 0;
-	int rc = 0;
-	DIR *d;
-
-	snprintf(dir, sizeof(dir), "%s", argc > 1 ? argv[1] : top ? top : ".");
-	if (argc <= 1)
-		strncat(dir, "/tests/fuzz/corpus", sizeof(dir) - strlen(dir) - 1);
-	if (!(d = opendir(dir))) {
-		fprintf(stderr, "fuzz_xfer: no corpus at '%s'\n", dir);
-		return 1;
-	}
-	while ((e = readdir(d)))
-		if (e->d_name[0] != '.') {
-			snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
-			rc |= replay(path, &runs);
-			files++;
-		}
-	closedir(d);
-	if (files == 0) {
-		fprintf(stderr, "fuzz_xfer: empty corpus at '%s'\n", dir);
-		rc = 1;
-	}
-	printf("fuzz_xfer: %zu inputs from %zu corpus files\n", runs, files);
 	ledger_free(fuzz_ledger);
+	fuzz_ledger = NULL;
 	if (fuzz_dir[0])
 		nftw(fuzz_dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-	return rc;
 }
-#endif

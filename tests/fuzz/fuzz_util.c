@@ -1,0 +1,24 @@
+/* fuzz_util.c: helpers every fuzz target links (see fuzz.h). */
+#include "config.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "fuzz.h"
+
+char *fuzz_strndup(const uint8_t *data, size_t size)
+{
+	char *s = malloc(size + 1);
+
+	if (!s)
+		abort();
+	memcpy(s, data, size);
+	s[size] = '\0';
+	return s;
+}
+
+_Noreturn void fuzz_fail(const char *file, int line, const char *what)
+{
+	fprintf(stderr, "%s:%d: invariant broken: %s\n", file, line, what);
+	abort();
+}
