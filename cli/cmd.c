@@ -11,6 +11,7 @@
 #include "cmd.h"
 #include "err.h"
 #include "history.h"
+#include "record.h"
 #include "trust.h"
 #include "util.h"
 #include "verify.h"
@@ -59,6 +60,28 @@ int cmd_check_not_revoked(struct ledger *l)
 	if ((rc = trust_own_revoked(&revoked, l, why, sizeof(why))) < 0)
 		return rc;
 	return revoked ? err_set(ERR_DENIED, "%s", why) : 0;
+}
+
+int cmd_check_can_sign(struct ledger *l)
+{
+	char from[TRUST_TIME_MAX], to[TRUST_TIME_MAX], now_s[TRUST_TIME_MAX], why[400];
+	int64_t now = (int64_t)(util_now_ms() / 1000);
+	const struct trust_cert *c;
+	struct trust *t;
+	int rc;
+
+	if ((rc = cmd_check_not_revoked(l)) < 0 || (rc = trust_get(&t, l)) < 0 || !t)
+		return rc;
+	if (trust_signer(&c, t, l->pub, now, why, sizeof(why)) != TRUST_NOT_VALID)
+		return 0;
+	trust_time_format(from, c->not_before);
+	trust_time_format(to, c->not_after);
+	trust_time_format(now_s, now);
+	return err_set(ERR_DENIED,
+		       "the certificate %s of office %s is valid from %s to %s, and it is now "
+		       "%s: nothing signed now would be accepted; ask the city for a new one "
+		       "(`caseledger ca rekey %s`)",
+		       c->serial, c->code, from, to, now_s, c->code);
 }
 
 bool cmd_is_edit(const char *s)

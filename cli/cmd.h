@@ -61,6 +61,13 @@ extern const struct cmd_entry cmd_status_entry, cmd_sync_entry, cmd_key_entry;
 int cmd_check_not_revoked(struct ledger *l);
 
 /*
+ * What a command that signs checks first: the ledger's own certificate is not revoked
+ * (cmd_check_not_revoked) and is valid now. ERR_DENIED naming the certificate and its
+ * validity otherwise: nothing signed outside it would be accepted anywhere.
+ */
+int cmd_check_can_sign(struct ledger *l);
+
+/*
  * Send req (a JSON object; "v" is added) to caseledgerd's control socket (socket_path,
  * or <ledger dir>/caseledgerd.sock) and read its one-line reply into *out (new
  * reference). ERR_NOTFOUND when no daemon answers.
@@ -108,6 +115,7 @@ int cmd_set_branch(struct cmd_ctx *ctx, const char *branch);
  * on it did not verify. Without an index, the branch's whole history is verified here.
  */
 int cmd_check_served(struct cmd_ctx *ctx, const char *branch);
+
 
 /* Warn on stderr of every branch the index refuses (commands that read across branches). */
 void cmd_warn_refused(struct cmd_ctx *ctx);

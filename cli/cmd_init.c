@@ -35,9 +35,24 @@ static int creds_path(struct buf *out, const char *given, const char *dir, const
 	return util_join(out, dir, name);
 }
 
+/* A ledger opened with a certificate outside its validity could sign nothing accepted. */
+static int creds_valid_now(const struct trust_cert *info, const char *what)
+{
+	char from[TRUST_TIME_MAX], to[TRUST_TIME_MAX], now_s[TRUST_TIME_MAX];
+	int64_t now = (int64_t)(util_now_ms() / 1000);
+
+	if (now >= info->not_before && now <= info->not_after)
+		return 0;
+	trust_time_format(from, info->not_before);
+	trust_time_format(to, info->not_after);
+	trust_time_format(now_s, now);
+	return err_set(ERR_INVALID, "%s is valid from %s to %s, and it is now %s", what, from, to,
+		       now_s);
+}
+
 /*
- * The key opens (mode 0600), the certificate was issued by the CA, holds the key and
- * names the office.
+ * The key opens (mode 0600), the certificate was issued by the CA, holds the key, names
+ * the office and is valid now.
  */
 static int creds_check(struct creds *c, const char *office, const char *key_given)
 {
@@ -76,6 +91,8 @@ static int creds_check(struct creds *c, const char *office, const char *key_give
 			     office);
 		goto out;
 	}
+	if ((rc = creds_valid_now(&info, what)) < 0)
+		goto out;
 	snprintf(c->name, sizeof(c->name), "%s", info.name);
 out:
 	trust_cert_release(&info);

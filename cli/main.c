@@ -175,7 +175,7 @@ static int run(int argc, char **argv, struct cmd_ctx *ctx)
 	if ((e->flags & CMD_LEDGER) && (rc = ledger_open(&ctx->ledger, ctx->dir)) < 0)
 		return rc;
 	if ((e->flags & CMD_LEDGER) && (e->flags & CMD_WRITE) &&
-	    (rc = cmd_check_not_revoked(ctx->ledger)) < 0)
+	    (rc = cmd_check_can_sign(ctx->ledger)) < 0)
 		return rc;
 	if ((e->flags & CMD_LEDGER) && (rc = index_ready(ctx, e)) < 0)
 		return rc;

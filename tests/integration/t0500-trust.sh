@@ -116,6 +116,19 @@ e2=$(forge 90000 "$T/A" "$T/credE/office.key" $E --office $E -m "after expiry")
 reject "$e2" untrusted "of office $E" "is valid from 2026-01-01T00:00:00Z to 2026-01-01T23:59:59Z, not at the commit time (rule 'validity')"
 restore $E "$e1"
 
+say "an expired certificate: init refuses it, and a ledger holding it signs nothing"
+expect_fail 4 "is valid from 2026-01-01T00:00:00Z to 2026-01-01T23:59:59Z, and it is now 2026-01-02T01:00:00Z" \
+	clt 90000 init --office $E --credentials "$T/credE" --trust "$CITY" "$T/E"
+test ! -e "$T/E" || fail "a refused init left a directory"
+clt 3600 init --office $E --credentials "$T/credE" --trust "$CITY" "$T/E" >/dev/null
+clt 3700 -C "$T/E" add person name="Li Wei" id_number=11010519491231002X >/dev/null
+before=$(git -C "$T/E" for-each-ref)
+expect_fail 5 "the certificate" clt 90000 -C "$T/E" add person name="Li Na" id_number=11010519491231002X
+grep -qF "of office $E is valid from 2026-01-01T00:00:00Z to 2026-01-01T23:59:59Z, and it is now 2026-01-02T01:00:00Z: nothing signed now would be accepted" "$T/err" ||
+	fail "expired signer: $(cat "$T/err")"
+expect_eq "$(git -C "$T/E" for-each-ref)" "$before" "refs after a refused signature"
+clt 3800 -C "$T/E" verify >/dev/null || fail "the ledger's valid history"
+
 say "a revoked key: its history up to the city's cut-off stays valid, nothing else"
 r1=$(forge 3600 "$T/A" "$T/credR/office.key" $R --office $R --root -m "before revocation")
 git -C "$T/A" push -q "$CITY" "$R" # the city holds R's branch up to r1
