@@ -264,6 +264,24 @@ int cmd_check_served(struct cmd_ctx *ctx, const char *branch)
 	return rc;
 }
 
+void cmd_record_branch(struct cmd_ctx *ctx, char out[OFFICE_CODE_MAX + 1], const char *id)
+{
+	char office[13];
+	git_oid head;
+
+	snprintf(out, OFFICE_CODE_MAX + 1, "%s", ctx->ledger->office);
+	if (record_id_check(id) < 0) {
+		err_clear();
+		return;
+	}
+	record_id_office(office, id);
+	if (strcmp(office, ctx->ledger->office) != 0 &&
+	    office_in_scope(ctx->ledger->office, office) &&
+	    ledger_head(&head, ctx->ledger, office) == 0)
+		snprintf(out, OFFICE_CODE_MAX + 1, "%s", office);
+	err_clear();
+}
+
 void cmd_warn_refused(struct cmd_ctx *ctx)
 {
 	char *msg = NULL, *line, *save = NULL;

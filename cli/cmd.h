@@ -116,6 +116,12 @@ int cmd_set_branch(struct cmd_ctx *ctx, const char *branch);
  */
 int cmd_check_served(struct cmd_ctx *ctx, const char *branch);
 
+/*
+ * The branch that holds record id when no --branch was given: the branch of the office
+ * that created it (the code inside the id) when that office is in this office's scope and
+ * this ledger holds its branch, else the office's own. Written to out.
+ */
+void cmd_record_branch(struct cmd_ctx *ctx, char out[OFFICE_CODE_MAX + 1], const char *id);
 
 /* Warn on stderr of every branch the index refuses (commands that read across branches). */
 void cmd_warn_refused(struct cmd_ctx *ctx);

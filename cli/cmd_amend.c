@@ -123,6 +123,7 @@ static int run(struct cmd_ctx *ctx, int argc, char **argv)
 	struct amend a = {0};
 	const char *reason = NULL, *json_path = NULL;
 	struct buf subject = BUF_INIT;
+	char own[OFFICE_CODE_MAX + 1];
 	bool json = false;
 	git_oid commit;
 	size_t n = 0;
@@ -158,6 +159,11 @@ static int run(struct cmd_ctx *ctx, int argc, char **argv)
 		return cmd_usage_error(&cmd_amend_entry, "give a record id or --from-json FILE");
 	if (a.id && a.nwords == 0 && !json_path)
 		return cmd_usage_error(&cmd_amend_entry, "give at least one field=value");
+	if (a.id && !ctx->branch) {
+		cmd_record_branch(ctx, own, a.id);
+		if (strcmp(own, ctx->ledger->office) != 0 && (rc = cmd_set_branch(ctx, own)) < 0)
+			return rc;
+	}
 	if (json_path) {
 		if ((rc = cmd_read_json(&doc, json_path)) < 0)
 			return rc;
@@ -208,7 +214,9 @@ const struct cmd_entry cmd_amend_entry = {
 	     "                    an array of objects, each with \"id\", all in one commit\n"
 	     "  --reason TEXT     why the record changes (required; kept in the commit)\n"
 	     "  --branch BRANCH   amend the records on BRANCH, a branch this ledger holds in\n"
-	     "                    the office's scope (default: the office's own)\n"
+	     "                    the office's scope (default: with an ID, the branch of\n"
+	     "                    the office that created it when this ledger holds it;\n"
+	     "                    else the office's own)\n"
 	     "  --json            print {\"changed\": […], \"commit\": …}",
     .summary = "change fields of records",
     .flags = CMD_LEDGER | CMD_WRITE,

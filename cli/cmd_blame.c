@@ -13,13 +13,14 @@
 #include "history.h"
 #include "out.h"
 
-static void print_text(const char *id, const struct schema_type *t, const json_t *entries)
+static void print_text(const char *id, const struct schema_type *t, const char *branch,
+		       const json_t *entries)
 {
 	struct buf v = BUF_INIT;
 	const json_t *e;
 	size_t i;
 
-	printf("%s %s\n", t->name, id);
+	printf("%s %s on branch %s\n", t->name, out_esc(id), out_esc(branch));
 	json_array_foreach (entries, i, e) {
 		const char *field = json_string_value(json_object_get(e, "field"));
 		const char *sig = json_string_value(json_object_get(e, "signature"));
@@ -49,6 +50,25 @@ static void print_text(const char *id, const struct schema_type *t, const json_t
 	buf_release(&v);
 }
 
+/* Keep only field's entry; ERR_NOTFOUND when the record does not hold that field. */
+static int only_field(json_t *entries, const char *field)
+{
+	size_t i = 0;
+
+	while (i < json_array_size(entries)) {
+		const char *f =
+		    json_string_value(json_object_get(json_array_get(entries, i), "field"));
+
+		if (f && strcmp(f, field) == 0)
+			i++;
+		else
+			json_array_remove(entries, i);
+	}
+	return json_array_size(entries)
+		   ? 0
+		   : err_set(ERR_NOTFOUND, "the record holds no field '%s'", field);
+}
+
 static int run(struct cmd_ctx *ctx, int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -57,7 +77,8 @@ static int run(struct cmd_ctx *ctx, int argc, char **argv)
 	    {0},
 	};
 	const struct schema_type *t;
-	const char *branch = ctx->ledger->office;
+	const char *branch = NULL, *field = NULL;
+	char own[OFFICE_CODE_MAX + 1];
 	json_t *entries = NULL, *doc = NULL;
 	bool json = false;
 	int c, rc;
@@ -74,14 +95,27 @@ static int run(struct cmd_ctx *ctx, int argc, char **argv)
 			return cmd_usage_error(&cmd_blame_entry, "unknown option");
 		}
 	}
-	if (optind + 1 != argc)
-		return cmd_usage_error(&cmd_blame_entry, "give one record id");
+	if (optind + 1 != argc && optind + 2 != argc)
+		return cmd_usage_error(&cmd_blame_entry,
+				       "give one record id and at most one field");
+	if (optind + 2 == argc)
+		field = argv[optind + 1];
+	if (!branch) {
+		cmd_record_branch(ctx, own, argv[optind]);
+		branch = own;
+	}
 	if ((rc = ledger_type_of(&t, ctx->ledger, argv[optind])) < 0 ||
 	    (rc = ledger_ref_name((char[LEDGER_REF_MAX]){0}, branch)) < 0 ||
 	    (rc = cmd_check_served(ctx, branch)) < 0)
 		return rc;
-	if ((rc = index_blame(&entries, ctx->index, branch, argv[optind])) < 0 ||
-	    (rc = cmd_add_signatures(entries, ctx->ledger)) < 0)
+	if (field && !schema_field_find(t, field) && !schema_is_reserved(field))
+		return err_set(ERR_INVALID, "%s has no field '%s' (see 'caseledger schema %s')",
+			       t->name, field, t->name);
+	if ((rc = index_blame(&entries, ctx->index, branch, argv[optind])) < 0)
+		goto out;
+	if (field && (rc = only_field(entries, field)) < 0)
+		goto out;
+	if ((rc = cmd_add_signatures(entries, ctx->ledger)) < 0)
 		goto out;
 	if (json) {
 		doc = json_pack("{s:s, s:s, s:s, s:O}", "id", argv[optind], "type", t->name,
@@ -90,7 +124,7 @@ static int run(struct cmd_ctx *ctx, int argc, char **argv)
 		     : out_json(doc) < 0 ? err_set(ERR_IO, "cannot write the output")
 					 : 0;
 	} else {
-		print_text(argv[optind], t, entries);
+		print_text(argv[optind], t, branch, entries);
 	}
 out:
 	json_decref(entries);
@@ -100,9 +134,12 @@ out:
 
 const struct cmd_entry cmd_blame_entry = {
     .name = "blame",
-    .usage = "blame ID [--branch BRANCH] [--json]\n"
+    .usage = "blame ID [FIELD] [--branch BRANCH] [--json]\n"
 	     "\n"
-	     "  --branch BRANCH  the branch to read (default: the office's own)\n"
+	     "  FIELD            only this field: who set its current value\n"
+	     "  --branch BRANCH  the branch to read (default: the branch of the office\n"
+	     "                   that created the record, when this ledger holds it;\n"
+	     "                   else the office's own)\n"
 	     "  --json           print {\"id\", \"type\", \"branch\", \"fields\": [{\"field\",\n"
 	     "                   \"value\", \"commit\", \"time\", \"office\", \"operator\",\n"
 	     "                   \"reason\", \"subject\", \"signature\", …}]}",

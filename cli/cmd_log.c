@@ -15,6 +15,7 @@
 #include "cmd.h"
 #include "err.h"
 #include "history.h"
+#include "office.h"
 #include "out.h"
 #include "util.h"
 
@@ -161,19 +162,16 @@ out:
 static int run(struct cmd_ctx *ctx, int argc, char **argv)
 {
 	static const struct option opts[] = {
-	    {"json", no_argument, NULL, 'j'},
-	    {"branch", required_argument, NULL, 'b'},
-	    {"limit", required_argument, NULL, 'n'},
-	    {"since", required_argument, NULL, 's'},
-	    {"until", required_argument, NULL, 'u'},
-	    {"office", required_argument, NULL, 'o'},
-	    {"operator", required_argument, NULL, 'p'},
-	    {"field", required_argument, NULL, 'f'},
-	    {0},
+	    {"json", no_argument, NULL, 'j'},	     {"branch", required_argument, NULL, 'b'},
+	    {"limit", required_argument, NULL, 'n'}, {"since", required_argument, NULL, 's'},
+	    {"until", required_argument, NULL, 'u'}, {"office", required_argument, NULL, 'o'},
+	    {"exact", no_argument, NULL, 'x'},	     {"operator", required_argument, NULL, 'p'},
+	    {"field", required_argument, NULL, 'f'}, {0},
 	};
 	struct index_log_filter f = {.since = INT64_MIN, .until = INT64_MAX};
 	struct log_state s = {0};
 	const char *branch = ctx->ledger->office;
+	char own[OFFICE_CODE_MAX + 1];
 	bool audit_view = false, branch_given = false;
 	char *end;
 	int c, rc;
@@ -197,7 +195,16 @@ static int run(struct cmd_ctx *ctx, int argc, char **argv)
 				return rc;
 			audit_view = true;
 			break;
+		case 'x':
+			f.office_exact = true;
+			break;
 		case 'o':
+			if (office_level(optarg) < 0) {
+				err_clear();
+				return cmd_usage_error(&cmd_log_entry,
+						       "--office wants an office code, got '%s'",
+						       optarg);
+			}
 			f.office = optarg;
 			audit_view = true;
 			break;
@@ -236,6 +243,10 @@ static int run(struct cmd_ctx *ctx, int argc, char **argv)
 		f.limit = s.limit;
 		return audit(ctx, &f, s.json);
 	}
+	if (optind < argc && !branch_given) {
+		cmd_record_branch(ctx, own, argv[optind]);
+		branch = own;
+	}
 	if ((rc = cmd_check_served(ctx, branch)) < 0)
 		return rc;
 	if (s.json && !(s.out = json_array()))
@@ -255,18 +266,22 @@ static int run(struct cmd_ctx *ctx, int argc, char **argv)
 const struct cmd_entry cmd_log_entry = {
     .name = "log",
     .usage = "log [ID] [--branch BRANCH] [-n|--limit N] [--json]\n"
-	     "       log [ID] --since DATE|--until DATE|--office CODE|--operator NAME|\n"
+	     "       log [ID] --since DATE|--until DATE|--office CODE [--exact]|--operator NAME|\n"
 	     "           --field F … [--branch BRANCH] [-n|--limit N] [--json]\n"
 	     "\n"
 	     "  ID               only the changes to this record\n"
-	     "  --branch BRANCH  the branch to read (default: the office's own; in the\n"
-	     "                   audit view: every branch)\n"
+	     "  --branch BRANCH  the branch to read (default: with ID, the branch of the\n"
+	     "                   office that created it when this ledger holds it, else\n"
+	     "                   the office's own; in the audit view: every branch)\n"
 	     "  -n, --limit N    at most N entries, newest first\n"
 	     "  --json           print an array of changes\n"
 	     "Audit view (any of these; read from the index, one entry per record changed):\n"
 	     "  --since DATE     changes at or after DATE (YYYY-MM-DD or ISO 8601 time)\n"
 	     "  --until DATE     changes at or before DATE (a bare date includes that day)\n"
-	     "  --office CODE    changes made by this office\n"
+	     "  --office CODE    changes made by this office and every office in its\n"
+	     "                   scope (--office 120112: the district and its streets\n"
+	     "                   and communities)\n"
+	     "  --exact          with --office: that office only, not its scope\n"
 	     "  --operator NAME  changes made by this operator\n"
 	     "  --field F        changes that touched field F",
     .summary = "show who changed what, when, why, and whether it is signed",

@@ -91,6 +91,8 @@ static int run(struct cmd_ctx *ctx, int argc, char **argv)
 	struct ledger *l = ctx->ledger;
 	const struct schema_type *t;
 	const char *branch = l->office;
+	char own[OFFICE_CODE_MAX + 1];
+	bool branch_given = false;
 	git_commit *head = NULL;
 	git_tree *tree = NULL;
 	json_t *rec = NULL;
@@ -106,6 +108,7 @@ static int run(struct cmd_ctx *ctx, int argc, char **argv)
 			break;
 		case 'b':
 			branch = optarg;
+			branch_given = true;
 			break;
 		case 'a':
 			at = optarg;
@@ -116,6 +119,10 @@ static int run(struct cmd_ctx *ctx, int argc, char **argv)
 	}
 	if (optind + 1 != argc)
 		return cmd_usage_error(&cmd_show_entry, "give one record id");
+	if (!branch_given) {
+		cmd_record_branch(ctx, own, argv[optind]);
+		branch = own;
+	}
 	if ((rc = ledger_type_of(&t, l, argv[optind])) < 0)
 		return rc;
 	if ((rc = cmd_check_served(ctx, branch)) < 0)
@@ -160,7 +167,9 @@ const struct cmd_entry cmd_show_entry = {
     .name = "show",
     .usage = "show ID [--branch BRANCH] [--at REV|DATE] [--json]\n"
 	     "\n"
-	     "  --branch BRANCH  read from this branch (default: the office's own)\n"
+	     "  --branch BRANCH  read from this branch (default: the branch of the office\n"
+	     "                   that created the record, when this ledger holds it; else\n"
+	     "                   the office's own)\n"
 	     "  --at REV|DATE    the record as it stood at a commit (any git revision), or\n"
 	     "                   at the last commit on the branch at or before DATE\n"
 	     "                   (YYYY-MM-DD: the end of that day, or an ISO 8601 time)\n"

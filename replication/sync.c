@@ -993,7 +993,9 @@ static int sync_merge(struct ledger *l, const struct sync_peer *p, const char *b
 	char reason[600];
 	int rc;
 
-	snprintf(reason, sizeof(reason), "Sync with %s (%s).", p->name, p->url);
+	/* an automatic merge names itself: it decides nothing a person chose */
+	snprintf(reason, sizeof(reason), "merge on sync with %s (%s)", p->name, p->url);
+	mo.operator= "caseledgerd";
 	mo.reason = reason;
 	mo.verified = true;
 	if ((rc = merge_branches_ext(&mr, l, branch, remote, &mo)) < 0 && rc != ERR_CONFLICT)

@@ -428,6 +428,33 @@ static bool changed_here(git_commit *c, const char *path, git_oid *now, git_oid 
 	return differs_from_all;
 }
 
+json_t *history_merge_view(const json_t *was, const json_t *now, json_t *const *others,
+			   size_t nothers, bool *carried)
+{
+	json_t *view = was ? json_deep_copy(was) : NULL, *v;
+	const char *key;
+	size_t i;
+
+	*carried = false;
+	for (i = 0; i < nothers; i++) {
+		if (!others[i])
+			continue;
+		if (!view && !(view = json_object()))
+			return NULL;
+		json_object_foreach ((json_t *)now, key, v)
+			if (json_equal(json_object_get(others[i], key), v))
+				json_object_set(view, key, v);
+	}
+	if (view && now) {
+		json_t *hlc = json_object_get(now, "hlc");
+
+		if (hlc)
+			json_object_set(view, "hlc", hlc);
+		*carried = json_equal(view, now);
+	}
+	return view;
+}
+
 static int emit(struct ledger *l, git_commit *c, const json_t *old, const json_t *rec,
 		history_cb cb, void *payload)
 {
@@ -439,6 +466,35 @@ static int emit(struct ledger *l, git_commit *c, const json_t *old, const json_t
 	if ((rc = history_check_sig(&e.sig, l, git_commit_id(c))) == 0)
 		rc = cb(&e, payload);
 	history_info_release(&e.info);
+	return rc;
+}
+
+/*
+ * A merge that combined a record field by field: *old becomes history_merge_view of it
+ * against the other parents' copies, so only what the merge decided itself is its change.
+ */
+static int merged_view(json_t **old, bool *carried, struct ledger *l, git_commit *c,
+		       const char *path, const json_t *rec, const char *what)
+{
+	json_t *others[4] = {NULL}, *view;
+	unsigned i, n = git_commit_parentcount(c);
+	int rc = 0;
+
+	for (i = 1; i < n && i <= 4 && rc == 0; i++) {
+		git_commit *p = NULL;
+		git_oid id;
+
+		if (git_commit_parent(&p, c, i) == 0 && blob_at(&id, p, path))
+			rc = load_blob(&others[i - 1], l, &id, what);
+		git_commit_free(p);
+	}
+	if (rc == 0) {
+		view = history_merge_view(*old, rec, others, 4, carried);
+		json_decref(*old);
+		*old = view;
+	}
+	for (i = 0; i < 4; i++)
+		json_decref(others[i]);
 	return rc;
 }
 
@@ -467,11 +523,15 @@ int history_record(struct ledger *l, const char *branch, const char *id, history
 			break;
 		}
 		if (changed_here(c, path, &now, &was, &was_set)) {
+			bool carried = false;
+
 			found++;
 			rc = load_blob(&rec, l, &now, what);
 			if (rc == 0 && was_set)
 				rc = load_blob(&old, l, &was, what);
-			if (rc == 0)
+			if (rc == 0 && git_commit_parentcount(c) > 1)
+				rc = merged_view(&old, &carried, l, c, path, rec, what);
+			if (rc == 0 && !carried)
 				rc = emit(l, c, old, rec, cb, payload);
 		}
 		json_decref(old);

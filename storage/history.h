@@ -26,8 +26,8 @@ struct history_sig {
 	char signer[OFFICE_CODE_MAX + 1];      /* the trusted principal, when GOOD */
 	char fingerprint[SIG_FINGERPRINT_LEN]; /* the signing key, when it could be read */
 	char why[512];			       /* for anything but GOOD */
-	char rule[16]; /* the rule that failed: "signature", "key", "certificate", "validity",
-			  "revocation"; "" when GOOD */
+	char rule[16];	   /* the rule that failed: "signature", "key", "certificate", "validity",
+			      "revocation"; "" when GOOD */
 	int64_t not_after; /* the signing certificate's last valid second; 0: none (no CA) */
 };
 
@@ -77,6 +77,18 @@ json_t *history_field_changes(const json_t *old, const json_t *new);
  * building the array: new NULL means no fields. Allocates only in out.
  */
 int history_field_changes_text(struct buf *out, const json_t *old, const json_t *new);
+
+/*
+ * What a merge changed of a record (now; was: its first parent's copy, or NULL), as
+ * against what it carried from its other parents (others[i]: their copies, NULL where they
+ * have none): a new object, was with every field some other parent already held with the
+ * merged value set to that value, so only what the merge itself decided differs from now
+ * (NULL when no parent had the record: the merge created it). *carried is true when
+ * nothing differs: the merge only carried the record, and the commit that made each
+ * change is its author. NULL with *carried false also when out of memory.
+ */
+json_t *history_merge_view(const json_t *was, const json_t *now, json_t *const *others,
+			   size_t nothers, bool *carried);
 
 struct history_entry {
 	struct history_info info;

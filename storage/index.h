@@ -140,7 +140,8 @@ int index_find(json_t **out, struct index *ix, struct ledger *l, const char *typ
 struct index_log_filter {
 	const char *branch;   /* NULL: all */
 	int64_t since, until; /* commit time bounds, inclusive; INT64_MIN/INT64_MAX: none */
-	const char *office;   /* NULL: any */
+	const char *office;   /* NULL: any; else this office and every office in its scope */
+	bool office_exact;    /* office only, not its scope */
 	const char *operator; /* NULL: any */
 	const char *field;    /* NULL: any; else changes touching this field */
 	const char *record;   /* NULL: any */

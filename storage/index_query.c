@@ -476,8 +476,13 @@ int index_log(json_t **out, struct index *ix, const struct index_log_filter *f)
 		rc = buf_adds(&sql, " AND branch = ?");
 		json_array_append_new(values, json_string(f->branch));
 	}
-	if (rc == 0 && f->office) {
+	if (rc == 0 && f->office && f->office_exact) {
 		rc = buf_adds(&sql, " AND office = ?");
+		json_array_append_new(values, json_string(f->office));
+	} else if (rc == 0 && f->office) {
+		/* office codes nest by prefix: the office and everything in its scope */
+		rc = buf_adds(&sql, " AND substr(office, 1, length(?)) = ?");
+		json_array_append_new(values, json_string(f->office));
 		json_array_append_new(values, json_string(f->office));
 	}
 	if (rc == 0 && f->operator) {
@@ -528,7 +533,7 @@ out:
 int index_blame(json_t **out, struct index *ix, const char *branch, const char *id)
 {
 	sqlite3_stmt *st = NULL;
-	json_t *rec = NULL, *seen = NULL, *v;
+	json_t *rec = NULL, *seen = NULL, *touched = NULL, *v;
 	const char *key;
 	int rc, step;
 
@@ -562,7 +567,15 @@ int index_blame(json_t **out, struct index *ix, const char *branch, const char *
 		goto out;
 	sqlite3_bind_text(st, 1, branch, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, id, -1, SQLITE_STATIC);
-	/* Newest first: the first change to touch a field set its current value. */
+	/*
+	 * Newest first: the newest change that gave a field its current value set it (two
+	 * sides may have changed it before a merge kept one of them); failing that, the
+	 * newest change that touched it.
+	 */
+	if (!(touched = json_object())) {
+		rc = err_set(ERR_NOMEM, "out of memory");
+		goto out;
+	}
 	while ((step = sqlite3_step(st)) == SQLITE_ROW &&
 	       json_object_size(seen) + 1 < json_object_size(rec)) {
 		json_t *row = change_row(st), *c;
@@ -574,12 +587,18 @@ int index_blame(json_t **out, struct index *ix, const char *branch, const char *
 		}
 		json_array_foreach (json_object_get(row, "changes"), i, c) {
 			const char *field = json_string_value(json_object_get(c, "field"));
+			json_t *now = field ? json_object_get(rec, field) : NULL;
 
-			if (field && json_object_get(rec, field) && !json_object_get(seen, field))
+			if (!now || json_object_get(seen, field))
+				continue;
+			if (json_equal(json_object_get(c, "new"), now))
 				json_object_set(seen, field, row);
+			else if (!json_object_get(touched, field))
+				json_object_set(touched, field, row);
 		}
 		json_decref(row);
 	}
+	json_object_update_missing(seen, touched);
 	if (rc == 0 && step != SQLITE_DONE && step != SQLITE_ROW)
 		rc = ix_fail(ix, step, "cannot read the change log");
 	/* In the record's (sorted) key order; the stamp is not a field anyone sets. */
@@ -606,6 +625,7 @@ out:
 	}
 	json_decref(rec);
 	json_decref(seen);
+	json_decref(touched);
 	sqlite3_finalize(st);
 	return rc;
 }

@@ -236,7 +236,9 @@ struct walk {
 	const struct history_info *in_batch; /* its copy in b, or NULL */
 	bool log;			     /* write change-log rows */
 	bool apply;			     /* apply changes to records */
-	size_t commits;			     /* commits read */
+	git_tree *others[4];		     /* a merge's parents after the first */
+	size_t nothers;
+	size_t commits; /* commits read */
 };
 
 /* The writer's state: the thread that owns SQLite. */
@@ -451,6 +453,47 @@ static int walk_store(struct walk *w, const struct schema_type *t, const char *i
 	return walk_vals(w, t, rec);
 }
 
+/*
+ * A merge's change to a record, as history_merge_view sees it against the merge's other
+ * parents: *skip when it only carried the record (blob, fields or removal) from one of
+ * them, whose own commit is the author; else *view (new reference, NULL: created here).
+ */
+static int merge_view(json_t **view, bool *skip, struct walk *w, const char *path, const char *id,
+		      const json_t *was, const git_oid *new, const json_t *now)
+{
+	json_t *others[4] = {NULL};
+	size_t i;
+	int rc = 0;
+
+	*skip = false;
+	*view = NULL;
+	for (i = 0; i < w->nothers && rc == 0 && !*skip; i++) {
+		git_tree_entry *e = NULL;
+
+		if (git_tree_entry_bypath(&e, w->others[i], path) < 0) {
+			git_error_clear();
+			*skip = !new; /* removed on that side too */
+		} else if (new &&git_oid_equal(git_tree_entry_id(e), new)) {
+			*skip = true; /* the very blob */
+		} else if (now) {
+			rc = load_record(&others[i], NULL, w, git_tree_entry_id(e), id, path);
+		}
+		git_tree_entry_free(e);
+	}
+	if (rc == 0 && !*skip) {
+		bool any = was != NULL;
+
+		for (i = 0; i < w->nothers; i++)
+			any = any || others[i];
+		*view = history_merge_view(was, now, others, w->nothers, skip);
+		if (!*view && any)
+			rc = err_set(ERR_NOMEM, "out of memory");
+	}
+	for (i = 0; i < w->nothers; i++)
+		json_decref(others[i]);
+	return rc;
+}
+
 static int walk_delta(const char *path, const git_oid *old, const git_oid *new, void *payload)
 {
 	struct walk *w = payload;
@@ -468,12 +511,25 @@ static int walk_delta(const char *path, const git_oid *old, const git_oid *new, 
 	if (new && (rc = load_record(&now, &keep, w, new, id, path)) < 0)
 		goto out;
 	/* An undecodable new blob was reported: it is not logged, and not indexed. */
-	if (w->log && (!new || now) &&
-	    (rc = walk_change(w, t, id,
-			      !old   ? "create"
-			      : !new ? "delete"
-				     : "amend",
-			      was, now)) < 0)
+	if (w->log && (!new || now) && w->nothers) {
+		json_t *view = NULL;
+		bool skip;
+
+		if ((rc = merge_view(&view, &skip, w, path, id, was, new, now)) == 0 && !skip)
+			rc = walk_change(w, t, id,
+					 !view	? "create"
+					 : !new ? "delete"
+						: "amend",
+					 view, now);
+		json_decref(view);
+		if (rc < 0)
+			goto out;
+	} else if (w->log && (!new || now) &&
+		   (rc = walk_change(w, t, id,
+				     !old   ? "create"
+				     : !new ? "delete"
+					    : "amend",
+				     was, now)) < 0)
 		goto out;
 	if (!w->apply)
 		goto out;
@@ -521,11 +577,18 @@ static int walk_commit(struct walk *w, const git_oid *oid, git_oid *state, bool 
 {
 	git_commit *c = NULL;
 	const git_oid *parent;
-	int rc;
+	unsigned i;
+	int rc = 0;
 
 	if (git_commit_lookup(&c, w->l->repo, oid) < 0)
 		return err_git(ERR_IO, "cannot read commit %s", git_oid_tostr_s(oid));
 	parent = git_commit_parentcount(c) > 0 ? git_commit_parent_id(c, 0) : NULL;
+	/* a merge logs only what it decided itself, against each of its other parents */
+	for (i = 1; i < git_commit_parentcount(c) && w->nothers < 4; i++)
+		if ((rc = tree_of(&w->others[w->nothers], w->l, git_commit_parent_id(c, i))) < 0)
+			goto out;
+		else
+			w->nothers++;
 	w->apply =
 	    (!parent && !*has_state) || (parent && *has_state && git_oid_equal(parent, state));
 	w->log = true;
@@ -540,6 +603,9 @@ static int walk_commit(struct walk *w, const git_oid *oid, git_oid *state, bool 
 		*has_state = true;
 	}
 	w->commits++;
+out:
+	while (w->nothers)
+		git_tree_free(w->others[--w->nothers]);
 	git_commit_free(c);
 	return rc;
 }
