@@ -5,7 +5,7 @@ set -eu
 
 PACKAGES="build-essential autoconf automake libtool pkg-config git openssh-client openssl
 sqlite3 libgit2-dev libsqlite3-dev libssl-dev libinih-dev libjansson-dev libcmocka-dev
-libevent-dev zlib1g-dev"
+libevent-dev zlib1g-dev tzdata"
 
 missing=""
 for p in $PACKAGES; do

@@ -282,6 +282,58 @@ void cmd_record_branch(struct cmd_ctx *ctx, char out[OFFICE_CODE_MAX + 1], const
 	err_clear();
 }
 
+static struct cmd_ctx *label_ctx;
+
+void cmd_labels_use(struct cmd_ctx *ctx)
+{
+	label_ctx = ctx;
+}
+
+/* "what (name)", escaped, in a ring of 8 buffers. */
+static const char *label(const char *what, const char *name)
+{
+	static struct buf ring[8];
+	static size_t next;
+	struct buf *b = &ring[next++ % 8];
+
+	buf_reset(b);
+	if (!what)
+		return "-";
+	if (util_escape(b, what, strlen(what), NULL) < 0 ||
+	    (name && *name &&
+	     (buf_adds(b, " (") < 0 || util_escape(b, name, strlen(name), NULL) < 0 ||
+	      buf_adds(b, ")") < 0)))
+		return "?";
+	return b->ptr;
+}
+
+const char *cmd_office_label(const char *code)
+{
+	const char *name = NULL;
+	struct trust *t = NULL;
+	size_t i;
+
+	if (label_ctx && label_ctx->ledger && code && trust_get(&t, label_ctx->ledger) == 0 && t)
+		for (i = 0; i < t->ncerts && !name; i++)
+			if (!strcmp(t->certs[i].code, code) && *t->certs[i].name)
+				name = t->certs[i].name;
+	err_clear();
+	return label(code, name);
+}
+
+const char *cmd_record_label(const char *id)
+{
+	const char *out;
+	char *name = NULL;
+
+	if (label_ctx && label_ctx->index && id)
+		index_record_name(&name, label_ctx->index, id);
+	err_clear();
+	out = label(id, name);
+	free(name);
+	return out;
+}
+
 void cmd_warn_refused(struct cmd_ctx *ctx)
 {
 	char *msg = NULL, *line, *save = NULL;

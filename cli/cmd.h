@@ -123,6 +123,16 @@ int cmd_check_served(struct cmd_ctx *ctx, const char *branch);
  */
 void cmd_record_branch(struct cmd_ctx *ctx, char out[OFFICE_CODE_MAX + 1], const char *id);
 
+/*
+ * Labels for human output, escaped, valid until 8 more calls: "120112 (Jinnan)" with the
+ * office's name from the trust branch, "P-… (Han Mei)" with a record's name from the
+ * index (cmd_labels_use sets the ledger and index they read); the bare code or id when
+ * no name is known.
+ */
+void cmd_labels_use(struct cmd_ctx *ctx);
+const char *cmd_office_label(const char *code);
+const char *cmd_record_label(const char *id);
+
 /* Warn on stderr of every branch the index refuses (commands that read across branches). */
 void cmd_warn_refused(struct cmd_ctx *ctx);
 

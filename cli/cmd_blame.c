@@ -36,7 +36,7 @@ static void print_text(const char *id, const struct schema_type *t, const char *
 		printf("  %-16s   %.12s %s office %s operator %s signature %s%s%s\n", "",
 		       out_esc(json_string_value(json_object_get(e, "commit"))),
 		       out_esc(json_string_value(json_object_get(e, "time"))),
-		       out_esc(json_string_value(json_object_get(e, "office"))),
+		       cmd_office_label(json_string_value(json_object_get(e, "office"))),
 		       out_esc(json_string_value(json_object_get(e, "operator"))), out_esc(sig),
 		       strcmp(sig, "good") ? ": " : "",
 		       strcmp(sig, "good")
@@ -74,13 +74,17 @@ static int run(struct cmd_ctx *ctx, int argc, char **argv)
 	static const struct option opts[] = {
 	    {"json", no_argument, NULL, 'j'},
 	    {"branch", required_argument, NULL, 'b'},
+	    {"csv", no_argument, NULL, 'c'},
 	    {0},
 	};
+	static const char *const cols[] = {"field",	"value",    "commit", "time",
+					   "office",	"operator", "reason", "subject",
+					   "signature", "signer",   NULL};
 	const struct schema_type *t;
 	const char *branch = NULL, *field = NULL;
 	char own[OFFICE_CODE_MAX + 1];
 	json_t *entries = NULL, *doc = NULL;
-	bool json = false;
+	bool json = false, csv = false;
 	int c, rc;
 
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -91,6 +95,9 @@ static int run(struct cmd_ctx *ctx, int argc, char **argv)
 		case 'b':
 			branch = optarg;
 			break;
+		case 'c':
+			csv = true;
+			break;
 		default:
 			return cmd_usage_error(&cmd_blame_entry, "unknown option");
 		}
@@ -100,6 +107,8 @@ static int run(struct cmd_ctx *ctx, int argc, char **argv)
 				       "give one record id and at most one field");
 	if (optind + 2 == argc)
 		field = argv[optind + 1];
+	if (json && csv)
+		return cmd_usage_error(&cmd_blame_entry, "give --json or --csv, not both");
 	if (!branch) {
 		cmd_record_branch(ctx, own, argv[optind]);
 		branch = own;
@@ -123,6 +132,8 @@ static int run(struct cmd_ctx *ctx, int argc, char **argv)
 		rc = !doc		 ? err_set(ERR_NOMEM, "out of memory")
 		     : out_json(doc) < 0 ? err_set(ERR_IO, "cannot write the output")
 					 : 0;
+	} else if (csv) {
+		rc = out_csv(entries, cols);
 	} else {
 		print_text(argv[optind], t, branch, entries);
 	}
@@ -134,7 +145,7 @@ out:
 
 const struct cmd_entry cmd_blame_entry = {
     .name = "blame",
-    .usage = "blame ID [FIELD] [--branch BRANCH] [--json]\n"
+    .usage = "blame ID [FIELD] [--branch BRANCH] [--json|--csv]\n"
 	     "\n"
 	     "  FIELD            only this field: who set its current value\n"
 	     "  --branch BRANCH  the branch to read (default: the branch of the office\n"
@@ -142,7 +153,9 @@ const struct cmd_entry cmd_blame_entry = {
 	     "                   else the office's own)\n"
 	     "  --json           print {\"id\", \"type\", \"branch\", \"fields\": [{\"field\",\n"
 	     "                   \"value\", \"commit\", \"time\", \"office\", \"operator\",\n"
-	     "                   \"reason\", \"subject\", \"signature\", …}]}",
+	     "                   \"reason\", \"subject\", \"signature\", …}]}\n"
+	     "  --csv            print CSV (RFC 4180, header row): field, value, commit,\n"
+	     "                   time, office, operator, reason, subject, signature, signer",
     .summary = "show who set each field of a record, when, why, and the signature",
     .flags = CMD_LEDGER | CMD_INDEX,
     .run = run,

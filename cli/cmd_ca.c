@@ -818,19 +818,25 @@ out:
 
 static int run_list(struct cmd_ctx *ctx, int argc, char **argv)
 {
-	static const struct option opts[] = {{"json", no_argument, NULL, 'j'}, {0}};
+	static const struct option opts[] = {
+	    {"json", no_argument, NULL, 'j'}, {"csv", no_argument, NULL, 'c'}, {0}};
 	struct ledger *l = NULL;
 	struct trust *t = NULL;
 	json_t *arr = NULL;
-	bool json = false;
+	bool json = false, csv = false;
 	size_t i;
 	int c, rc;
 
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		if (c != 'j')
+		if (c == 'j')
+			json = true;
+		else if (c == 'c')
+			csv = true;
+		else
 			return cmd_usage_error(&cmd_ca_entry, "unknown option");
-		json = true;
 	}
+	if (json && csv)
+		return cmd_usage_error(&cmd_ca_entry, "give --json or --csv, not both");
 	if (optind != argc)
 		return cmd_usage_error(&cmd_ca_entry, "ca list takes no arguments");
 	if ((rc = ledger_open(&l, ctx->dir)) < 0 || (rc = trust_get(&t, l)) < 0)
@@ -840,7 +846,7 @@ static int run_list(struct cmd_ctx *ctx, int argc, char **argv)
 			     l->dir);
 		goto out;
 	}
-	if (json && !(arr = json_array())) {
+	if ((json || csv) && !(arr = json_array())) {
 		rc = err_set(ERR_NOMEM, "out of memory");
 		goto out;
 	}
@@ -848,7 +854,7 @@ static int run_list(struct cmd_ctx *ctx, int argc, char **argv)
 		const struct trust_cert *tc = &t->certs[i];
 		char a[TRUST_TIME_MAX], b[TRUST_TIME_MAX], r[TRUST_TIME_MAX];
 
-		if (json) {
+		if (json || csv) {
 			json_array_append_new(arr, cert_json(tc));
 			continue;
 		}
@@ -857,10 +863,15 @@ static int run_list(struct cmd_ctx *ctx, int argc, char **argv)
 		trust_time_format(r, tc->revoked_at);
 		printf("%-12s %-9s %s %s..%s%s%s%s%s\n", tc->code, office_level_name(tc->level),
 		       tc->serial, a, b, tc->revoked_at ? " revoked " : "", tc->revoked_at ? r : "",
-		       *tc->name ? " " : "", tc->name);
+		       *tc->name ? " " : "", out_esc(tc->name));
 	}
-	if (json)
+	if (json) {
 		rc = out_json(arr);
+	} else if (csv) {
+		static const char *const cols[] = {"office",	 "level",     "name",	 "serial",
+						   "not_before", "not_after", "revoked", NULL};
+		rc = out_csv(arr, cols);
+	}
 out:
 	json_decref(arr);
 	ledger_free(l);
@@ -894,7 +905,7 @@ const struct cmd_entry cmd_ca_entry = {
 	     "       caseledger ca revoke CODE|SERIAL --reason TEXT [--json]\n"
 	     "       caseledger ca rekey CODE --out OUTDIR [--name NAME] [--host H]...\n"
 	     "          [--days N] [--json]\n"
-	     "       caseledger ca list [--json]\n"
+	     "       caseledger ca list [--json|--csv]\n"
 	     "\n"
 	     "  init     create the city's ledger in DIR with a new CA (DIR/ca.key, mode 0600,\n"
 	     "           DIR/ca.pem), the city office's certificate and the trust branch\n"

@@ -20,7 +20,8 @@
 #include "util.h"
 
 struct log_state {
-	bool json;
+	bool json; /* build s.out (for --json and --csv) */
+	bool csv;
 	long limit; /* 0: no limit */
 	long shown;
 	json_t *out; /* JSON array being built */
@@ -31,7 +32,7 @@ static json_t *entry_json(const struct history_entry *e)
 	char when[UTIL_ISO_MAX];
 	json_t *o;
 
-	util_iso_time(when, e->info.time, e->info.offset);
+	util_iso_local(when, e->info.time);
 	o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:i}", "commit",
 		      git_oid_tostr_s(&e->info.id), "time", when, "office", e->info.office,
 		      "operator", e->info.operator, "subject", e->info.subject, "reason",
@@ -57,11 +58,11 @@ static void entry_text(const struct history_entry *e)
 	char when[UTIL_ISO_MAX];
 	size_t i;
 
-	util_iso_time(when, e->info.time, e->info.offset);
+	util_iso_local(when, e->info.time);
 	printf("commit %s\n", git_oid_tostr_s(&e->info.id));
-	printf("  %s  office %s  operator %s  signature %s%s%s\n", when, out_esc(e->info.office),
-	       out_esc(e->info.operator), history_sig_name(e->sig.status),
-	       e->sig.status == HISTORY_SIG_GOOD ? "" : ": ",
+	printf("  %s  office %s  operator %s  signature %s%s%s\n", when,
+	       cmd_office_label(e->info.office), out_esc(e->info.operator),
+	       history_sig_name(e->sig.status), e->sig.status == HISTORY_SIG_GOOD ? "" : ": ",
 	       e->sig.status == HISTORY_SIG_GOOD ? "" : out_esc(e->sig.why));
 	printf("  %s\n", out_esc(e->info.subject));
 	if (*e->info.reason) /* several lines: each indented, none taken for another field */
@@ -112,7 +113,7 @@ static void audit_text(const json_t *e)
 	       json_string_value(json_object_get(e, "branch")));
 	printf("  %s  office %s  operator %s  signature %s%s%s\n",
 	       out_esc(json_string_value(json_object_get(e, "time"))),
-	       out_esc(json_string_value(json_object_get(e, "office"))),
+	       cmd_office_label(json_string_value(json_object_get(e, "office"))),
 	       out_esc(json_string_value(json_object_get(e, "operator"))), out_esc(sig),
 	       strcmp(sig, "good") ? ": " : "",
 	       strcmp(sig, "good")
@@ -137,7 +138,53 @@ static void audit_text(const json_t *e)
 }
 
 /* The audit view: every change matching f, newest first, from the index. */
-static int audit(struct cmd_ctx *ctx, const struct index_log_filter *f, bool json)
+/*
+ * Entries (the JSON of either view) as CSV, one row per field changed (an entry that
+ * changed no field, such as a merge without records, gives one row with empty field,
+ * old and new). record is the ID given to `log ID`, for entries that do not say.
+ */
+static int log_csv(const json_t *entries, const char *record)
+{
+	static const char *const cols[] = {"time",	"branch", "commit", "office",  "operator",
+					   "signature", "signer", "record", "kind",    "field",
+					   "old",	"new",	  "reason", "subject", NULL};
+	json_t *rows = json_array(), *e, *c, *row;
+	size_t i, j;
+	int rc = 0;
+
+	if (!rows)
+		return err_set(ERR_NOMEM, "out of memory");
+	json_array_foreach (entries, i, e) {
+		json_t *changes = json_object_get(e, "changes");
+		size_t n = json_array_size(changes) ? json_array_size(changes) : 1;
+
+		for (j = 0; rc == 0 && j < n; j++) {
+			if (!(row = json_deep_copy(e))) {
+				rc = err_set(ERR_NOMEM, "out of memory");
+				break;
+			}
+			json_object_del(row, "changes");
+			if ((c = json_array_get(changes, j)))
+				json_object_update(row, c);
+			if (record && !json_object_get(row, "record"))
+				json_object_set_new(row, "record", json_string(record));
+			if (json_is_boolean(json_object_get(row, "created")) &&
+			    !json_object_get(row, "kind"))
+				json_object_set_new(
+				    row, "kind",
+				    json_string(json_is_true(json_object_get(row, "created"))
+						    ? "create"
+						    : "amend"));
+			json_array_append_new(rows, row);
+		}
+	}
+	if (rc == 0)
+		rc = out_csv(rows, cols);
+	json_decref(rows);
+	return rc;
+}
+
+static int audit(struct cmd_ctx *ctx, const struct index_log_filter *f, bool json, bool csv)
 {
 	json_t *entries = NULL, *e;
 	size_t i;
@@ -152,6 +199,10 @@ static int audit(struct cmd_ctx *ctx, const struct index_log_filter *f, bool jso
 		rc = out_json(entries) < 0 ? err_set(ERR_IO, "cannot write the output") : 0;
 		goto out;
 	}
+	if (csv) {
+		rc = log_csv(entries, NULL);
+		goto out;
+	}
 	json_array_foreach (entries, i, e)
 		audit_text(e);
 out:
@@ -162,11 +213,17 @@ out:
 static int run(struct cmd_ctx *ctx, int argc, char **argv)
 {
 	static const struct option opts[] = {
-	    {"json", no_argument, NULL, 'j'},	     {"branch", required_argument, NULL, 'b'},
-	    {"limit", required_argument, NULL, 'n'}, {"since", required_argument, NULL, 's'},
-	    {"until", required_argument, NULL, 'u'}, {"office", required_argument, NULL, 'o'},
-	    {"exact", no_argument, NULL, 'x'},	     {"operator", required_argument, NULL, 'p'},
-	    {"field", required_argument, NULL, 'f'}, {0},
+	    {"json", no_argument, NULL, 'j'},
+	    {"branch", required_argument, NULL, 'b'},
+	    {"limit", required_argument, NULL, 'n'},
+	    {"since", required_argument, NULL, 's'},
+	    {"until", required_argument, NULL, 'u'},
+	    {"office", required_argument, NULL, 'o'},
+	    {"exact", no_argument, NULL, 'x'},
+	    {"csv", no_argument, NULL, 'c'},
+	    {"operator", required_argument, NULL, 'p'},
+	    {"field", required_argument, NULL, 'f'},
+	    {0},
 	};
 	struct index_log_filter f = {.since = INT64_MIN, .until = INT64_MAX};
 	struct log_state s = {0};
@@ -198,6 +255,9 @@ static int run(struct cmd_ctx *ctx, int argc, char **argv)
 		case 'x':
 			f.office_exact = true;
 			break;
+		case 'c':
+			s.csv = true;
+			break;
 		case 'o':
 			if (office_level(optarg) < 0) {
 				err_clear();
@@ -228,6 +288,11 @@ static int run(struct cmd_ctx *ctx, int argc, char **argv)
 	}
 	if (optind + 1 < argc)
 		return cmd_usage_error(&cmd_log_entry, "give at most one record id");
+	if (s.json && s.csv)
+		return cmd_usage_error(&cmd_log_entry, "give --json or --csv, not both");
+	if (f.office_exact && !f.office)
+		return cmd_usage_error(&cmd_log_entry, "--exact goes with --office");
+	s.json = s.json || s.csv;
 	if (audit_view) {
 		if (f.since > f.until)
 			return cmd_usage_error(&cmd_log_entry, "--since is after --until");
@@ -241,7 +306,7 @@ static int run(struct cmd_ctx *ctx, int argc, char **argv)
 			cmd_warn_refused(ctx);
 		f.record = optind < argc ? argv[optind] : NULL;
 		f.limit = s.limit;
-		return audit(ctx, &f, s.json);
+		return audit(ctx, &f, s.json && !s.csv, s.csv);
 	}
 	if (optind < argc && !branch_given) {
 		cmd_record_branch(ctx, own, argv[optind]);
@@ -257,7 +322,9 @@ static int run(struct cmd_ctx *ctx, int argc, char **argv)
 		rc = history_branch(ctx->ledger, branch, on_entry, &s);
 	if (rc == 1)
 		rc = 0;
-	if (rc == 0 && s.json && out_json(s.out) < 0)
+	if (rc == 0 && s.csv)
+		rc = log_csv(s.out, optind < argc ? argv[optind] : NULL);
+	else if (rc == 0 && s.json && out_json(s.out) < 0)
 		rc = err_set(ERR_IO, "cannot write the output");
 	json_decref(s.out);
 	return rc;
@@ -265,9 +332,9 @@ static int run(struct cmd_ctx *ctx, int argc, char **argv)
 
 const struct cmd_entry cmd_log_entry = {
     .name = "log",
-    .usage = "log [ID] [--branch BRANCH] [-n|--limit N] [--json]\n"
+    .usage = "log [ID] [--branch BRANCH] [-n|--limit N] [--json|--csv]\n"
 	     "       log [ID] --since DATE|--until DATE|--office CODE [--exact]|--operator NAME|\n"
-	     "           --field F … [--branch BRANCH] [-n|--limit N] [--json]\n"
+	     "           --field F … [--branch BRANCH] [-n|--limit N] [--json|--csv]\n"
 	     "\n"
 	     "  ID               only the changes to this record\n"
 	     "  --branch BRANCH  the branch to read (default: with ID, the branch of the\n"
@@ -275,6 +342,9 @@ const struct cmd_entry cmd_log_entry = {
 	     "                   the office's own; in the audit view: every branch)\n"
 	     "  -n, --limit N    at most N entries, newest first\n"
 	     "  --json           print an array of changes\n"
+	     "  --csv            print CSV (RFC 4180, header row), a row per field changed:\n"
+	     "                   time, branch, commit, office, operator, signature, signer,\n"
+	     "                   record, kind, field, old, new, reason, subject\n"
 	     "Audit view (any of these; read from the index, one entry per record changed):\n"
 	     "  --since DATE     changes at or after DATE (YYYY-MM-DD or ISO 8601 time)\n"
 	     "  --until DATE     changes at or before DATE (a bare date includes that day)\n"

@@ -13,6 +13,23 @@
 #include "out.h"
 #include "util.h"
 
+/* A reference (or a list of them): each id with the name of the record it names. */
+static void show_refs(const char *field, const json_t *val)
+{
+	const json_t *item;
+	size_t i;
+
+	if (json_is_string(val)) {
+		printf("%-16s  %s\n", out_esc(field), cmd_record_label(json_string_value(val)));
+		return;
+	}
+	printf("%-16s  ", out_esc(field));
+	json_array_foreach (val, i, item)
+		printf("%s%s", i ? ", " : "",
+		       json_is_string(item) ? cmd_record_label(json_string_value(item)) : "?");
+	printf("%s\n", json_array_size(val) ? "" : "-");
+}
+
 static void show_text(const struct schema_type *t, const json_t *rec)
 {
 	struct buf v = BUF_INIT;
@@ -27,6 +44,10 @@ static void show_text(const struct schema_type *t, const json_t *rec)
 		if (!val)
 			continue;
 		buf_reset(&v);
+		if (f->ref_type && (json_is_string(val) || json_is_array(val))) {
+			show_refs(f->name, val);
+			continue;
+		}
 		out_value(&v, val, f);
 		out_pair(f->name, 16, v.ptr);
 	}
@@ -149,7 +170,7 @@ static int run(struct cmd_ctx *ctx, int argc, char **argv)
 	if (at && !json) {
 		char iso[UTIL_ISO_MAX];
 
-		util_iso_time(iso, (int64_t)git_commit_time(head), git_commit_time_offset(head));
+		util_iso_local(iso, (int64_t)git_commit_time(head));
 		printf("as of commit %.12s (%s)\n", git_oid_tostr_s(git_commit_id(head)), iso);
 	}
 	if (json)

@@ -34,16 +34,68 @@ static void print_group(const json_t *g, const char *label)
 	buf_release(&v);
 }
 
+/*
+ * One CSV row per group and one for the total (key "total"): key, count, void, then a
+ * column per money field summed anywhere (TYPE.FIELD, in fen).
+ */
+static int stats_csv(const json_t *doc)
+{
+	json_t *rows = json_array(), *cols = json_array(), *row, *sums, *v, *g;
+	const char **names = NULL;
+	const char *k;
+	size_t i, n;
+	int rc = err_set(ERR_NOMEM, "out of memory");
+
+	if (!rows || !cols || json_array_extend(rows, json_object_get(doc, "groups")) < 0 ||
+	    !(row = json_deep_copy(json_object_get(doc, "total"))) ||
+	    json_object_set_new(row, "key", json_string("total")) < 0 ||
+	    json_array_append_new(rows, row) < 0)
+		goto out;
+	json_array_foreach (rows, i, g) {
+		json_object_foreach ((sums = json_object_get(g, "sums")), k, v) {
+			size_t j;
+			for (j = 0; j < json_array_size(cols); j++)
+				if (!strcmp(json_string_value(json_array_get(cols, j)), k))
+					break;
+			if (j == json_array_size(cols))
+				json_array_append_new(cols, json_string(k));
+		}
+	}
+	n = json_array_size(cols);
+	if (!(names = calloc(n + 4, sizeof(*names))))
+		goto out;
+	names[0] = "key";
+	names[1] = "count";
+	names[2] = "void";
+	for (i = 0; i < n; i++)
+		names[3 + i] = json_string_value(json_array_get(cols, i));
+	/* a row's sums, flattened next to its counts */
+	json_array_foreach (rows, i, g) {
+		json_t *flat = json_deep_copy(g);
+		if (!flat)
+			goto out;
+		json_object_update(flat, json_object_get(g, "sums"));
+		json_array_set_new(rows, i, flat);
+	}
+	rc = out_csv(rows, names);
+out:
+	free(names);
+	json_decref(rows);
+	json_decref(cols);
+	return rc;
+}
+
 static int run(struct cmd_ctx *ctx, int argc, char **argv)
 {
 	static const struct option opts[] = {
 	    {"json", no_argument, NULL, 'j'},
 	    {"by", required_argument, NULL, 'b'},
+	    {"csv", no_argument, NULL, 'c'},
 	    {0},
 	};
 	const char *by = NULL;
 	json_t *doc = NULL, *g;
-	bool json = false;
+	bool json = false, csv = false;
 	size_t i;
 	int c, rc;
 
@@ -55,12 +107,17 @@ static int run(struct cmd_ctx *ctx, int argc, char **argv)
 		case 'b':
 			by = optarg;
 			break;
+		case 'c':
+			csv = true;
+			break;
 		default:
 			return cmd_usage_error(&cmd_stats_entry, "unknown option");
 		}
 	}
 	if (optind != argc)
 		return cmd_usage_error(&cmd_stats_entry, "stats takes no arguments");
+	if (json && csv)
+		return cmd_usage_error(&cmd_stats_entry, "give --json or --csv, not both");
 	if (by && strcmp(by, "type") && strcmp(by, "status") && strcmp(by, "programme") &&
 	    strcmp(by, "office") && strcmp(by, "month"))
 		return cmd_usage_error(&cmd_stats_entry,
@@ -72,6 +129,8 @@ static int run(struct cmd_ctx *ctx, int argc, char **argv)
 		return rc;
 	if (json) {
 		rc = out_json(doc) < 0 ? err_set(ERR_IO, "cannot write the output") : 0;
+	} else if (csv) {
+		rc = stats_csv(doc);
 	} else {
 		if (by)
 			json_array_foreach (json_object_get(doc, "groups"), i, g) {
@@ -87,12 +146,14 @@ static int run(struct cmd_ctx *ctx, int argc, char **argv)
 
 const struct cmd_entry cmd_stats_entry = {
     .name = "stats",
-    .usage = "stats [--by type|status|programme|office|month] [--json]\n"
+    .usage = "stats [--by type|status|programme|office|month] [--json|--csv]\n"
 	     "\n"
 	     "  --by KEY   group by record type, status, case programme, the office that\n"
 	     "             created the record, or the month it was created in\n"
 	     "  --json     print {\"by\", \"groups\": [{\"key\", \"count\", \"void\", \"sums\"}],\n"
 	     "             \"total\"}; sums are in fen, per TYPE.FIELD money field\n"
+	     "  --csv      print CSV (RFC 4180, header row): key, count, void, and a column\n"
+	     "             per TYPE.FIELD sum; the last row is the total\n"
 	     "\n"
 	     "Void records are counted apart and left out of the sums.",
     .summary = "count records and sum money fields, from the index",

@@ -132,17 +132,24 @@ void cmd_print_branches(const json_t *branches)
 
 static int run(struct cmd_ctx *ctx, int argc, char **argv)
 {
-	static const struct option opts[] = {
-	    {"json", no_argument, NULL, 'j'}, {"socket", required_argument, NULL, 's'}, {0}};
+	static const struct option opts[] = {{"json", no_argument, NULL, 'j'},
+					     {"csv", no_argument, NULL, 'c'},
+					     {"socket", required_argument, NULL, 's'},
+					     {0}};
+	static const char *const cols[] = {"branch",	   "peer",	 "outcome",
+					   "ahead",	   "behind",	 "conflicts",
+					   "last_success", "last_error", NULL};
 	const char *sock = NULL;
 	json_t *req = NULL, *rep = NULL, *last;
 	char err[600];
-	bool json = false;
+	bool json = false, csv = false;
 	int c, rc;
 
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		if (c == 'j')
 			json = true;
+		else if (c == 'c')
+			csv = true;
 		else if (c == 's')
 			sock = optarg;
 		else
@@ -150,12 +157,16 @@ static int run(struct cmd_ctx *ctx, int argc, char **argv)
 	}
 	if (optind != argc)
 		return cmd_usage_error(&cmd_status_entry, "status takes no arguments");
+	if (json && csv)
+		return cmd_usage_error(&cmd_status_entry, "give --json or --csv, not both");
 	if (!(req = json_pack("{s:s}", "cmd", "status")))
 		return err_set(ERR_NOMEM, "out of memory");
 	if ((rc = cmd_ctl_request(&rep, ctx, sock, req)) < 0)
 		goto out;
 	if (json) {
 		rc = out_json(rep);
+	} else if (csv) {
+		rc = out_csv(json_object_get(rep, "branches"), cols);
 	} else {
 		printf("office %s, caseledgerd pid %lld, listening on %s, parent %s\n",
 		       str_or(rep, "office", "?"),
@@ -177,7 +188,10 @@ out:
 
 const struct cmd_entry cmd_status_entry = {
     .name = "status",
-    .usage = "status [--json] [--socket PATH]\n"
+    .usage = "status [--json|--csv] [--socket PATH]\n"
+	     "\n"
+	     "  --csv  print CSV (RFC 4180, header row), a row per branch: branch, peer,\n"
+	     "         outcome, ahead, behind, conflicts, last_success, last_error\n"
 	     "\n"
 	     "Ask the office's caseledgerd (control socket PATH, default\n"
 	     "<ledger>/caseledgerd.sock) for the state of every branch with its parent:\n"

@@ -14,6 +14,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
 
 #include <ini.h>
 
@@ -75,7 +77,7 @@ static void print_help(FILE *f)
 		   "Global options:\n"
 		   "  -C DIR            the ledger directory (default: $CASELEDGER_DIR, else .)\n"
 		   "  --operator NAME   who is working (default: $CASELEDGER_OPERATOR, the\n"
-		   "                    ledger's caseledger.operator, else $USER)\n"
+		   "                    ledger's caseledger.operator, else $USER, with a warning)\n"
 		   "  --version         print the version\n\n"
 		   "Commands:\n");
 	for (i = 0; cmd_table[i]; i++)
@@ -159,6 +161,53 @@ static int index_ready(struct cmd_ctx *ctx, const struct cmd_entry *e)
 	return 0;
 }
 
+/*
+ * Read and print every time in the ledger's zone (caseledger.timezone) when it has one,
+ * else in the process's (TZ): --at, --since and --until without an offset, and every
+ * time shown, are then in one zone, whoever runs the command.
+ */
+static int use_timezone(const struct ledger *l)
+{
+	char path[600];
+	struct stat st;
+	const char *tz = l->timezone;
+
+	if (!tz || !*tz)
+		return 0;
+	snprintf(path, sizeof(path), "/usr/share/zoneinfo/%s", tz);
+	if (tz[strspn(tz, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_+-/")] ||
+	    strstr(tz, "..") || tz[0] == '/' || stat(path, &st) < 0 || !S_ISREG(st.st_mode))
+		return err_set(ERR_INVALID,
+			       "caseledger.timezone '%s' of ledger '%s' is not a time zone (a name "
+			       "under /usr/share/zoneinfo, such as Asia/Shanghai)",
+			       tz, l->dir);
+	if (setenv("TZ", tz, 1) < 0)
+		return err_errno(ERR_NOMEM, "cannot set the time zone");
+	tzset();
+	return 0;
+}
+
+/*
+ * A signed change records who made it: say so when nobody said who that is (no
+ * --operator, CASELEDGER_OPERATOR or caseledger.operator), and what is recorded instead.
+ */
+static void warn_no_operator(const struct cmd_ctx *ctx)
+{
+	const char *env = getenv("CASELEDGER_OPERATOR"), *op = NULL;
+
+	if ((ctx->operator&& * ctx->operator) || (env && *env) ||
+	    (ctx->ledger->operator_default && *ctx->ledger->operator_default))
+		return;
+	if (ledger_operator(&op, ctx->ledger, NULL) < 0) {
+		err_clear(); /* the commit will say what is wrong with it */
+		return;
+	}
+	fprintf(stderr,
+		"caseledger: warning: no operator given (--operator NAME, CASELEDGER_OPERATOR or "
+		"caseledger.operator in the config); the change is recorded as made by '%s'\n",
+		out_esc(op));
+}
+
 static int run(int argc, char **argv, struct cmd_ctx *ctx)
 {
 	const struct cmd_entry *e;
@@ -174,11 +223,16 @@ static int run(int argc, char **argv, struct cmd_ctx *ctx)
 	}
 	if ((e->flags & CMD_LEDGER) && (rc = ledger_open(&ctx->ledger, ctx->dir)) < 0)
 		return rc;
+	if ((e->flags & CMD_LEDGER) && (rc = use_timezone(ctx->ledger)) < 0)
+		return rc;
 	if ((e->flags & CMD_LEDGER) && (e->flags & CMD_WRITE) &&
 	    (rc = cmd_check_can_sign(ctx->ledger)) < 0)
 		return rc;
+	if ((e->flags & CMD_LEDGER) && (e->flags & CMD_WRITE))
+		warn_no_operator(ctx);
 	if ((e->flags & CMD_LEDGER) && (rc = index_ready(ctx, e)) < 0)
 		return rc;
+	cmd_labels_use(ctx);
 	optind = 0;
 	rc = e->run(ctx, argc, argv);
 	if (rc < 0 && index_is_corrupt(ctx->index)) {

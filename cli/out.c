@@ -4,10 +4,12 @@
 #include "config.h"
 
 #include <inttypes.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "err.h"
 #include "out.h"
 #include "util.h"
 
@@ -24,6 +26,9 @@ static size_t lead_len(unsigned char c)
 {
 	return c >= 0xf0 && c <= 0xf4 ? 4 : c >= 0xe0 ? (c <= 0xef ? 3 : 1) : c >= 0xc2 ? 2 : 1;
 }
+
+/* Set by out_csv: CSV rows end in CR LF (a CR inside a cell is escaped by out_csv). */
+static bool csv_mode;
 
 static ssize_t filter_write(void *cookie, const char *data, size_t n)
 {
@@ -47,7 +52,7 @@ static ssize_t filter_write(void *cookie, const char *data, size_t n)
 	}
 	f->npart = keep;
 	memcpy(f->part, in.ptr + in.len - keep, keep);
-	if (util_escape(&out, in.ptr, in.len - keep, "\n\t") < 0 ||
+	if (util_escape(&out, in.ptr, in.len - keep, csv_mode ? "\n\t\r" : "\n\t") < 0 ||
 	    fwrite(out.ptr, 1, out.len, f->to) != out.len)
 		rc = -1;
 out:
@@ -155,4 +160,60 @@ int out_value(struct buf *b, const json_t *v, const struct schema_field *f)
 void out_pair(const char *label, int width, const char *value)
 {
 	printf("%-*s  %s\n", width, out_esc(label), out_esc(value));
+}
+
+/* One CSV cell of v: text as is, null empty, anything else compact JSON; quoted (quotes
+ * doubled) when it holds a comma, a quote or a line break; control characters escaped. */
+static int csv_cell(struct buf *line, const json_t *v, bool first)
+{
+	struct buf esc = BUF_INIT;
+	char *dump = NULL;
+	const char *s = "";
+	size_t i;
+	int rc;
+
+	if (v && json_is_string(v))
+		s = json_string_value(v);
+	else if (v && !json_is_null(v) &&
+		 !(s = dump = json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY)))
+		return err_set(ERR_NOMEM, "out of memory");
+	rc = (first ? 0 : buf_adds(line, ",")) < 0 || util_escape(&esc, s, strlen(s), "\n\t") < 0
+		 ? -1
+		 : 0;
+	if (rc == 0 && !strpbrk(esc.ptr, ",\"\n")) {
+		rc = buf_add(line, esc.ptr, esc.len);
+	} else if (rc == 0) {
+		rc = buf_adds(line, "\"");
+		for (i = 0; rc == 0 && i < esc.len; i++)
+			rc = esc.ptr[i] == '"' ? buf_adds(line, "\"\"")
+					       : buf_add(line, &esc.ptr[i], 1);
+		if (rc == 0)
+			rc = buf_adds(line, "\"");
+	}
+	free(dump);
+	buf_release(&esc);
+	return rc < 0 ? err_set(ERR_NOMEM, "out of memory") : 0;
+}
+
+int out_csv(const json_t *rows, const char *const *cols)
+{
+	struct buf line = BUF_INIT;
+	const json_t *row;
+	size_t i, k;
+	int rc = 0;
+
+	csv_mode = true;
+	for (k = 0; cols[k] && rc == 0; k++) /* names: letters and underscores */
+		rc = (k ? buf_adds(&line, ",") : 0) < 0 ? -1 : buf_adds(&line, cols[k]);
+	json_array_foreach (rows, i, row) {
+		if (rc < 0 || (rc = buf_adds(&line, "\r\n")) < 0)
+			break;
+		for (k = 0; cols[k] && rc == 0; k++)
+			rc = csv_cell(&line, json_object_get(row, cols[k]), k == 0);
+	}
+	if (rc == 0 && (rc = buf_adds(&line, "\r\n")) == 0 &&
+	    fwrite(line.ptr, 1, line.len, stdout) != line.len)
+		rc = err_set(ERR_IO, "cannot write the output");
+	buf_release(&line);
+	return rc < 0 ? rc : 0;
 }

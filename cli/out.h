@@ -30,4 +30,13 @@ int out_filter_stdout(void);
  * human output. Valid until 8 more calls; NULL gives "-". */
 const char *out_esc(const char *s);
 
+/*
+ * Print rows (an array of objects) as CSV, RFC 4180: a header row of cols (NULL-ended),
+ * then one row per object with its value under each column (text as is, null or absent
+ * empty, anything else compact JSON), rows ending in CR LF, cells quoted when they hold
+ * a comma, a quote or a line break. Control characters in values are escaped as
+ * everywhere else (util_escape), so a cell never holds a raw CR. UTF-8.
+ */
+int out_csv(const json_t *rows, const char *const *cols);
+
 #endif

@@ -129,8 +129,7 @@ int merge_commits(struct merge_result *out, struct ledger *l, const git_oid *our
  * path) when not; a negative ERR_* only when the repository cannot be read. The
  * recomputed objects are dropped.
  */
-int merge_check(char *why, size_t whylen, struct ledger *l, const char *branch,
-		git_commit *commit);
+int merge_check(char *why, size_t whylen, struct ledger *l, const char *branch, git_commit *commit);
 
 /* The id of the conflict record for (record id, field, values a and b as compact JSON,
  * "" for absent), in either order. out must hold RECORD_ID_MAX bytes. */

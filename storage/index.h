@@ -164,6 +164,13 @@ int index_log(json_t **out, struct index *ix, const struct index_log_filter *f);
 int index_blame(json_t **out, struct index *ix, const char *branch, const char *id);
 
 /*
+ * What a person reads for record id, from its indexed copy on any branch: its "name"
+ * (persons), else its "address" (households); *out a new string, or NULL when the index
+ * holds no such record or it has neither.
+ */
+int index_record_name(char **out, struct index *ix, const char *id);
+
+/*
  * Counts and money sums of the records not void, grouped by "type", "status", "programme",
  * "office" or "month" (of creation), or NULL for one total. *out is a new object
  * {"by", "groups": [{"key", "count", "void", "sums": {"type.field": fen}}], "total": {…}}.

@@ -446,7 +446,7 @@ static json_t *change_row(sqlite3_stmt *st)
 	json_t *o, *changes;
 	const char *text = (const char *)sqlite3_column_text(st, 12);
 
-	util_iso_time(when, sqlite3_column_int64(st, 2), sqlite3_column_int(st, 3));
+	util_iso_local(when, sqlite3_column_int64(st, 2));
 	changes = json_loads(text ? text : "[]", 0, NULL);
 	o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:o*}", "branch",
 		      sqlite3_column_text(st, 0), "commit", sqlite3_column_text(st, 1), "time",
@@ -626,6 +626,31 @@ out:
 	json_decref(rec);
 	json_decref(seen);
 	json_decref(touched);
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int index_record_name(char **out, struct index *ix, const char *id)
+{
+	sqlite3_stmt *st = NULL;
+	json_t *rec = NULL, *v;
+	int rc, step;
+
+	*out = NULL;
+	if ((rc = ix_prepare(&st, ix, "SELECT json FROM records WHERE id = ? LIMIT 1")) < 0)
+		return rc;
+	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+	if ((step = sqlite3_step(st)) == SQLITE_ROW &&
+	    record_decode(&rec, (const char *)sqlite3_column_text(st, 0),
+			  (size_t)sqlite3_column_bytes(st, 0), false, "indexed record") == 0 &&
+	    ((v = json_object_get(rec, "name")) || (v = json_object_get(rec, "address"))) &&
+	    json_is_string(v) && !(*out = strdup(json_string_value(v))))
+		rc = err_set(ERR_NOMEM, "out of memory");
+	else if (step != SQLITE_ROW && step != SQLITE_DONE)
+		rc = ix_fail(ix, step, "cannot read");
+	if (rc == 0)
+		err_clear(); /* an undecodable copy has no name to show */
+	json_decref(rec);
 	sqlite3_finalize(st);
 	return rc;
 }

@@ -316,7 +316,10 @@ static int ledger_load_config(struct ledger *l)
 		rc = err_set(ERR_NOMEM, "out of memory");
 		goto out;
 	}
-	rc = config_string(&l->operator_default, cfg, "caseledger.operator", false, l->dir);
+	if ((rc = config_string(&l->operator_default, cfg, "caseledger.operator", false, l->dir)) <
+	    0)
+		goto out;
+	rc = config_string(&l->timezone, cfg, "caseledger.timezone", false, l->dir);
 out:
 	free(office);
 	git_config_free(cfg);
@@ -372,6 +375,7 @@ void ledger_free(struct ledger *l)
 	free(l->dir);
 	free(l->name);
 	free(l->operator_default);
+	free(l->timezone);
 	free(l);
 	ledger_lib_release();
 }

@@ -39,6 +39,7 @@ struct ledger {
 	enum office_level level;	   /* its level */
 	char *name;			   /* its name ("" when none) */
 	char *operator_default;		   /* caseledger.operator, or NULL */
+	char *timezone;			   /* caseledger.timezone ("Asia/Shanghai"), or NULL */
 	struct schema *schema;		   /* what records are checked against */
 	struct sig_key *key;		   /* the office key */
 	unsigned char pub[SIG_PUBKEY_LEN]; /* its public half */

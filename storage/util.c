@@ -138,6 +138,18 @@ uint64_t util_now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
+void util_iso_local(char out[UTIL_ISO_MAX], int64_t epoch)
+{
+	time_t t = (time_t)epoch;
+	struct tm tm;
+
+	if (!localtime_r(&t, &tm)) {
+		util_iso_time(out, epoch, 0);
+		return;
+	}
+	util_iso_time(out, epoch, (int)(tm.tm_gmtoff / 60));
+}
+
 void util_iso_time(char out[UTIL_ISO_MAX], int64_t epoch, int offset_minutes)
 {
 	time_t t = (time_t)(epoch + (int64_t)offset_minutes * 60);

@@ -38,6 +38,9 @@ uint64_t util_now_ms(void);
 /* Format a commit time as ISO 8601 with its offset: "2026-11-29T12:53:34+08:00". */
 void util_iso_time(char out[UTIL_ISO_MAX], int64_t epoch, int offset_minutes);
 
+/* Format a time as ISO 8601 in the process's zone (TZ), with that zone's offset then. */
+void util_iso_local(char out[UTIL_ISO_MAX], int64_t epoch);
+
 /*
  * Append text (n bytes) to out with what a terminal or a reader would obey escaped:
  * C0 and C1 controls and DEL (\n, \r, \t, \xNN), bidirectional embeddings, overrides,

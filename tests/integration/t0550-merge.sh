@@ -66,7 +66,9 @@ expect_eq "$(json_get "$T/x.json" '$[0].base')" '"Cao Li"' "base"
 kept=$(json_get "$T/x.json" '$[0].ours')
 other=$(json_get "$T/x.json" '$[0].theirs')
 expect_eq "\"$(json_get "$T/p.json" '$.name')\"" "$kept" "ours is the kept value"
-cl conflicts | grep -q "^$X  open  $P 'name'" || fail "conflicts text"
+cl conflicts >"$T/out"
+grep -q "^  $X  open  $P 'name'" "$T/out" || fail "conflicts text: $(cat "$T/out")"
+grep -q "^branch " "$T/out" || fail "conflicts text: no branch heading: $(cat "$T/out")"
 
 say "resolve: bad input is refused, nothing changes"
 before=$(ledger_fingerprint "$A")

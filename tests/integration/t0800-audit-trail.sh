@@ -59,6 +59,10 @@ say "the community registers a person and applies for assistance; all offices ge
 P=$(on comm add person name="Han Mei" id_number=$ID phone=1)
 C=$(on comm add case subject="$P" programme=minimum-living-guarantee status=applied \
 	monthly_amount=50000)
+# the street's and the district's trust branches predate the community's certificate:
+# each fetches the city's first (a daemon's own first round may not have run yet)
+sync dist
+sync street
 sync comm
 converged
 
