@@ -144,6 +144,16 @@ CASELEDGER_DIR=$T/c1 cl --operator "Li Na" amend "$C" monthly_amount=54000 --rea
 expect_eq "$(git -C "$T/c1" log -1 --format=%an $B1)" "Li Na" "the operator given"
 [ ! -s "$T/err" ] || fail "a warning with an operator: $(cat "$T/err")"
 
+say "names next to ids and office codes in human output"
+on city show "$C" >"$T/out"
+grep -q "^subject  *$P (Han M" "$T/out" || fail "show: no name next to the subject: $(cat "$T/out")"
+on city log "$P" >"$T/out"
+grep -q "office 120112 (dist)" "$T/out" || fail "log: no office name: $(cat "$T/out")"
+on city blame "$C" >"$T/out"
+grep -q "office $B1 (c1)" "$T/out" || fail "blame: no office name: $(cat "$T/out")"
+on city log --office 120112 >"$T/out"
+grep -q "office 120112 (dist)" "$T/out" || fail "log --office: no office name: $(cat "$T/out")"
+
 say "one zone, the ledger's, for every time read and printed, whatever TZ says"
 git -C "$T/city" config caseledger.timezone Asia/Shanghai
 TZ=UTC cl -C "$T/city" log "$P" --json >"$T/tz1.json"
