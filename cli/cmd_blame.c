@@ -26,9 +26,15 @@ static void print_text(const char *id, const struct schema_type *t, const char *
 		const char *sig = json_string_value(json_object_get(e, "signature"));
 		const char *reason = json_string_value(json_object_get(e, "reason"));
 
+		const struct schema_field *f = schema_field_find(t, field);
+		const json_t *value = json_object_get(e, "value");
+
 		buf_reset(&v);
-		out_value(&v, json_object_get(e, "value"), schema_field_find(t, field));
-		printf("  %-16s %s\n", field, v.ptr);
+		if (f && f->ref_type && json_is_string(value))
+			buf_adds(&v, cmd_record_label(json_string_value(value)));
+		else
+			out_value(&v, value, f);
+		printf("  %-16s %s\n", out_esc(field), v.ptr);
 		if (!json_object_get(e, "commit")) {
 			printf("  %-16s   (no change in the index sets this value)\n", "");
 			continue;

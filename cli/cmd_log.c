@@ -109,8 +109,8 @@ static void audit_text(const json_t *e)
 	const char *reason = json_string_value(json_object_get(e, "reason"));
 	size_t i;
 
-	printf("commit %s  branch %s\n", json_string_value(json_object_get(e, "commit")),
-	       json_string_value(json_object_get(e, "branch")));
+	printf("commit %s  branch %s\n", out_esc(json_string_value(json_object_get(e, "commit"))),
+	       cmd_office_label(json_string_value(json_object_get(e, "branch"))));
 	printf("  %s  office %s  operator %s  signature %s%s%s\n",
 	       out_esc(json_string_value(json_object_get(e, "time"))),
 	       cmd_office_label(json_string_value(json_object_get(e, "office"))),
@@ -119,9 +119,9 @@ static void audit_text(const json_t *e)
 	       strcmp(sig, "good")
 		   ? out_esc(json_string_value(json_object_get(e, "signature_error")))
 		   : "");
-	printf("  %s %s %s\n", json_string_value(json_object_get(e, "kind")),
-	       json_string_value(json_object_get(e, "type")),
-	       json_string_value(json_object_get(e, "record")));
+	printf("  %s %s %s\n", out_esc(json_string_value(json_object_get(e, "kind"))),
+	       out_esc(json_string_value(json_object_get(e, "type"))),
+	       cmd_record_label(json_string_value(json_object_get(e, "record"))));
 	if (reason && *reason)
 		printf("  reason: %s\n", out_esc(reason));
 	json_array_foreach (json_object_get(e, "changes"), i, c) {

@@ -5,6 +5,7 @@
 #include "config.h"
 
 #include <getopt.h>
+#include <string.h>
 #include <stdio.h>
 
 #include "cmd.h"
@@ -41,8 +42,10 @@ static int run(struct cmd_ctx *ctx, int argc, char **argv)
 	static const struct option opts[] = {
 	    {"reason", required_argument, NULL, 'r'},
 	    {"json", no_argument, NULL, 'j'},
+	    {"branch", required_argument, NULL, 'b'},
 	    {0},
 	};
+	char own[OFFICE_CODE_MAX + 1];
 	struct void_req v = {0};
 	struct buf subject = BUF_INIT;
 	bool json = false;
@@ -59,6 +62,10 @@ static int run(struct cmd_ctx *ctx, int argc, char **argv)
 		case 'j':
 			json = true;
 			break;
+		case 'b':
+			if ((rc = cmd_set_branch(ctx, optarg)) < 0)
+				return rc;
+			break;
 		default:
 			return cmd_usage_error(&cmd_void_entry, "unknown option");
 		}
@@ -68,6 +75,11 @@ static int run(struct cmd_ctx *ctx, int argc, char **argv)
 	if (!v.reason || !*v.reason)
 		return cmd_usage_error(&cmd_void_entry, "--reason TEXT is required: say why");
 	v.id = argv[optind];
+	if (!ctx->branch) {
+		cmd_record_branch(ctx, own, v.id);
+		if (strcmp(own, ctx->ledger->office) != 0 && (rc = cmd_set_branch(ctx, own)) < 0)
+			return rc;
+	}
 	if ((rc = buf_printf(&subject, "void %s", v.id)) < 0)
 		return rc;
 	rc = cmd_commit_retry(ctx, stage, &v, &subject, v.reason, &commit, &n);
@@ -86,9 +98,11 @@ static int run(struct cmd_ctx *ctx, int argc, char **argv)
 
 const struct cmd_entry cmd_void_entry = {
     .name = "void",
-    .usage = "void ID --reason TEXT [--json]\n"
+    .usage = "void ID --reason TEXT [--branch BRANCH] [--json]\n"
 	     "\n"
 	     "  --reason TEXT   why the record is void (required; kept in the record)\n"
+	     "  --branch BRANCH the branch holding it (default: the branch of the office that\n"
+	     "                  created it, when this ledger holds it; else the office's own)\n"
 	     "  --json          print {\"voided\": …, \"commit\": …}",
     .summary = "mark a record void (nothing is deleted)",
     .flags = CMD_LEDGER | CMD_WRITE,

@@ -153,6 +153,9 @@ on city blame "$C" >"$T/out"
 grep -q "office $B1 (c1)" "$T/out" || fail "blame: no office name: $(cat "$T/out")"
 on city log --office 120112 >"$T/out"
 grep -q "office 120112 (dist)" "$T/out" || fail "log --office: no office name: $(cat "$T/out")"
+grep -q "^  amend person $P (Han M" "$T/out" || fail "log --office: no record name: $(cat "$T/out")"
+on city blame "$C" subject >"$T/out"
+grep -q "^  subject  *$P (Han M" "$T/out" || fail "blame: no name next to the subject: $(cat "$T/out")"
 
 say "one zone, the ledger's, for every time read and printed, whatever TZ says"
 git -C "$T/city" config caseledger.timezone Asia/Shanghai
@@ -180,4 +183,10 @@ grep -q '^ *status approved' "$T/out" && fail "blame printed a raw line break: $
 on c1 log "$V" >"$T/out"
 grep -q '^ *status approved' "$T/out" && fail "log printed a raw line break: $(cat "$T/out")"
 grep -q 'all well\\nstatus approved' "$T/out" || fail "log: $(cat "$T/out")"
+say "void at the district finds the record's branch from its id"
+V2=$(on c1 add visit subject="$P" date=2026-06-02 kind=home worker=w)
+sync c1
+wait_eq "head_of dist $B1" "$(head_of c1 $B1)" "the district's copy"
+on dist void "$V2" --reason "entered twice" >/dev/null || fail "void without --branch"
+expect_eq "$(git -C "$T/dist" log -1 --format=%s $B1)" "void $V2" "void on $B1"
 say "ok"
