@@ -180,6 +180,10 @@ say "log and blame show a record's line breaks and controls escaped"
 V=$(on c1 add visit subject="$P" date=2026-06-01 kind=home worker=w notes="$(printf 'all well\nstatus approved')")
 on c1 blame "$V" >"$T/out"
 grep -q '^ *status approved' "$T/out" && fail "blame printed a raw line break: $(cat "$T/out")"
+on c1 amend "$V" worker=w2 --reason "$(printf 'first line\nstatus approved')" >/dev/null
+on c1 blame "$V" worker >"$T/out"
+grep -q '^ *reason: first line\\nstatus approved$' "$T/out" || fail "blame: a multi-line reason: $(cat "$T/out")"
+grep -q '^ *status approved' "$T/out" && fail "blame printed a reason's raw line break: $(cat "$T/out")"
 on c1 log "$V" >"$T/out"
 grep -q '^ *status approved' "$T/out" && fail "log printed a raw line break: $(cat "$T/out")"
 grep -q 'all well\\nstatus approved' "$T/out" || fail "log: $(cat "$T/out")"
