@@ -78,7 +78,11 @@ static int name_cmp(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* The conflicts of every branch in the office's scope, each tagged with its branch. */
+/*
+ * The conflicts of every branch in the office's scope, each tagged with its branch. The
+ * office's own branch must be served (ERR_VERIFY otherwise); another branch that is not
+ * is left out with a warning, as in every command that reads across branches.
+ */
 static int scope_conflicts(json_t **out, struct cmd_ctx *ctx, bool all)
 {
 	struct scope s = {ctx->ledger->office, NULL, 0};
@@ -95,6 +99,8 @@ static int scope_conflicts(json_t **out, struct cmd_ctx *ctx, bool all)
 	qsort(s.names, s.n, sizeof(*s.names), name_cmp);
 	for (i = 0; i < s.n && rc == 0; i++) {
 		if ((rc = cmd_check_served(ctx, s.names[i])) < 0) {
+			if (!strcmp(s.names[i], ctx->ledger->office))
+				break; /* the office's own branch: refused, as for --branch */
 			fprintf(stderr, "caseledger: warning: %s\n", err_msg());
 			err_clear();
 			rc = 0;
