@@ -20,13 +20,17 @@
 #define CMD_JSON_MAX ((size_t)1 << 30)
 
 const struct cmd_entry *const cmd_table[] = {
-    &cmd_init_entry,	  &cmd_add_entry,     &cmd_amend_entry,
-    &cmd_void_entry,	  &cmd_show_entry,    &cmd_log_entry,
-    &cmd_verify_entry,	  &cmd_signers_entry, &cmd_schema_entry,
-    &cmd_find_entry,	  &cmd_blame_entry,   &cmd_stats_entry,
-    &cmd_reindex_entry,	  &cmd_ca_entry,      &cmd_merge_entry,
-    &cmd_conflicts_entry, &cmd_resolve_entry, &cmd_status_entry,
-    &cmd_sync_entry,	  &cmd_key_entry,     NULL,
+    &cmd_init_entry,	&cmd_add_entry,
+    &cmd_amend_entry,	&cmd_void_entry,
+    &cmd_show_entry,	&cmd_log_entry,
+    &cmd_verify_entry,	&cmd_signers_entry,
+    &cmd_schema_entry,	&cmd_find_entry,
+    &cmd_blame_entry,	&cmd_stats_entry,
+    &cmd_reindex_entry, &cmd_ca_entry,
+    &cmd_merge_entry,	&cmd_conflicts_entry,
+    &cmd_resolve_entry, &cmd_status_entry,
+    &cmd_sync_entry,	&cmd_bundle_entry,
+    &cmd_key_entry,	NULL,
 };
 
 const struct cmd_entry *cmd_find(const char *name)

@@ -54,7 +54,7 @@ extern const struct cmd_entry cmd_init_entry, cmd_add_entry, cmd_amend_entry, cm
     cmd_find_entry, cmd_blame_entry, cmd_stats_entry, cmd_reindex_entry;
 extern const struct cmd_entry cmd_ca_entry;
 extern const struct cmd_entry cmd_merge_entry, cmd_conflicts_entry, cmd_resolve_entry;
-extern const struct cmd_entry cmd_status_entry, cmd_sync_entry, cmd_key_entry;
+extern const struct cmd_entry cmd_status_entry, cmd_sync_entry, cmd_key_entry, cmd_bundle_entry;
 
 /* ERR_DENIED with trust_own_revoked's message when the ledger's own certificate is
  * revoked; 0 otherwise. */

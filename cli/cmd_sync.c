@@ -164,7 +164,7 @@ static int sync_here(json_t **out, struct cmd_ctx *ctx, struct sync_conf *c, boo
 		    c->cert,	c->key ? c->key : key.ptr, c->ca, c->timeout,
 		    c->timeout, c->parent_office,	   NULL};
 		struct sync_peer peer = {c->parent, c->parent_name ? c->parent_name : "parent",
-					 NULL, NULL};
+					 NULL, NULL, NULL};
 
 		h.peer = &peer;
 		if ((rc = ledger_open(&l, c->ledger)) < 0)

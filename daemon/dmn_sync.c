@@ -180,7 +180,7 @@ static json_t *run_round(struct dmn_sync *s)
 	{
 		struct tls_client_config tc = {c.cert,	  c.key,	   c.ca,	c.timeout,
 					       c.timeout, c.parent_office, s->d->office};
-		struct sync_peer peer = {c.parent, c.parent_name, NULL, NULL};
+		struct sync_peer peer = {c.parent, c.parent_name, NULL, NULL, NULL};
 		struct round rd = {s, &peer, when, list};
 
 		if ((rc = tls_client_register(&tc)) < 0 || (rc = ledger_open(&l, c.ledger)) < 0)

@@ -25,6 +25,7 @@
 #include "sync.h"
 #include "tls.h"
 #include "trust.h"
+#include "bundle.h"
 #include "verify.h"
 
 /*
@@ -790,8 +791,12 @@ int sync_fetch(git_oid *out, struct ledger *l, const struct sync_peer *p, const 
 	if ((rc = ledger_ref_name(ref, branch)) < 0 ||
 	    (rc = tracking_ref(track, sizeof(track), p, branch)) < 0)
 		return rc;
-	rc = strncmp(p->url, "https://", 8) == 0 ? fetch_http(out, l, p, branch, ref)
-						 : fetch_git(out, l, p, branch, ref, track);
+	if (p->bundle)
+		rc = bundle_head(out, p->bundle, ref);
+	else if (strncmp(p->url, "https://", 8) == 0)
+		rc = fetch_http(out, l, p, branch, ref);
+	else
+		rc = fetch_git(out, l, p, branch, ref, track);
 	if (rc < 0)
 		return rc;
 	/* verify what is new to this ledger before anything points at it */
@@ -1025,7 +1030,8 @@ static int sync_once(struct sync_branch_result *res, struct ledger *l, const str
 		return rc;
 	has_local = rc == 0;
 	err_clear();
-	may_push = strcmp(branch, "trust") != 0 || office_level(l->office) == LEVEL_CITY;
+	may_push =
+	    !p->bundle && (strcmp(branch, "trust") != 0 || office_level(l->office) == LEVEL_CITY);
 	if (has_local && has_remote &&
 	    git_graph_ahead_behind(&ahead, &behind, l->repo, &local, &remote) < 0)
 		return err_git(ERR_IO, "cannot compare branch '%s' with '%s'", branch, p->url);

@@ -19,12 +19,17 @@
 #include "ledger.h"
 #include "xfer.h"
 
+struct bundle;
+
 struct sync_peer {
-	const char *url;       /* https://host:port/<name> */
+	const char *url;       /* https://host:port/<name>; a bundle's path */
 	const char *name;      /* local name: refs/remotes/<name>/… */
 	xfer_verify_fn verify; /* for fetched commits; NULL: verify_commit
 				  (VERIFY_INCOMING) against the ledger's trust */
 	void *verify_payload;
+	const struct bundle *bundle; /* not NULL: the peer is this bundle, unpacked
+					(bundle_unpack): fetch takes its heads, nothing
+					is pushed */
 };
 
 /*
