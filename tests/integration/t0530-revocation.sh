@@ -128,8 +128,10 @@ cl -C "$T/a" sync --wait >"$T/sync.out" 2>"$T/sync.err"
 rc=$?
 set -e
 [ $rc -ne 0 ] || fail "a revoked office synced: $(cat "$T/sync.out")"
-grep -q "certificate revoked" "$T/sync.out" "$T/sync.err" ||
-	fail "sync output: $(cat "$T/sync.out") $(cat "$T/sync.err")"
+# the parent's alert says "certificate revoked"; under TLS 1.3 it can race the client's
+# first write, which then fails on the closed connection instead (seen in a release build)
+grep -Eq "certificate revoked|write to .* failed|Broken pipe|Connection reset" \
+	"$T/sync.out" "$T/sync.err" || fail "sync output: $(cat "$T/sync.out") $(cat "$T/sync.err")"
 # the parent no longer talks to A: the city's trust branch reaches it another way (by hand
 # here, as a bundle would carry it)
 git -C "$T/a" fetch -q "$T/city" trust:trust
