@@ -66,9 +66,11 @@ static int scope_add(const char *ref, void *payload)
 		err_clear();
 		return 0;
 	}
-	if (!(g = realloc(s->names, (s->n + 1) * sizeof(*g))) || !(g[s->n] = strdup(name)))
-		return (s->names = g ? g : s->names), -1;
+	if (!(g = realloc(s->names, (s->n + 1) * sizeof(*g))))
+		return -1;
 	s->names = g;
+	if (!(g[s->n] = strdup(name)))
+		return -1;
 	s->n++;
 	return 0;
 }
