@@ -47,6 +47,7 @@ struct m3 {
 	size_t nrecords;
 	json_t *changes[2]; /* per side, built when lww first needs it: path -> [commit ids,
 			       newest first] of the side's own non-merge commits changing it */
+	bool virtual;	    /* building a virtual base: no conflict records (see merge3) */
 };
 
 /* One record changed on both sides. */
@@ -1070,7 +1071,15 @@ static int merge3(struct m3 *m, git_oid *out, const git_oid *b, const git_oid *o
 	}
 	if ((rc = merge_tree(m, out, "", bt, ot, tt)) < 0)
 		goto out;
-	rc = add_conflicts(m, out);
+	/*
+	 * A virtual base stands for the real bases and holds no record that is not in one of
+	 * them: every side then has every base entry (records are never removed), which the
+	 * shortcuts above and in merge_entry rely on. A conflict record the virtual merge
+	 * would add is in a side only if that side made the same merge; in the base it would
+	 * make the other side look as if it had removed it.
+	 */
+	if (!m->virtual)
+		rc = add_conflicts(m, out);
 out:
 	git_tree_free(bt);
 	git_tree_free(ot);
@@ -1131,8 +1140,10 @@ static int virtual_base(git_oid *out, struct mctx *c, git_oid *ids, size_t n, in
 		memset(&bases, 0, sizeof(bases));
 		if ((rc = commit_tree_id(&next, c->repo, &ids[i])) < 0)
 			goto out;
-		if ((rc = m3_init(&m, c, i == 1 ? &ids[0] : NULL, &ids[i])) == 0)
+		if ((rc = m3_init(&m, c, i == 1 ? &ids[0] : NULL, &ids[i])) == 0) {
+			m.virtual = true;
 			rc = merge3(&m, &acc, has_base ? &vb : NULL, &acc, &next);
+		}
 		m3_release(&m);
 		if (rc < 0)
 			goto out;

@@ -477,8 +477,14 @@ static void check_nothing_lost(const struct merge_result *r, const git_oid *o, c
 			const char *key;
 			const struct schema_type *type = schema_type_by_id(L->schema, id);
 
-			if (!m)
-				die("record %s lost by a merge", id);
+			if (!m) {
+				char so[GIT_OID_HEXSZ + 1], ot[GIT_OID_HEXSZ + 1];
+
+				git_oid_tostr(so, sizeof(so), o);
+				git_oid_tostr(ot, sizeof(ot), t);
+				die("record %s lost by merging %s and %s (tree %s)", id, so, ot,
+				    git_oid_tostr_s(&r->tree));
+			}
 			/* every field this side has or cleared */
 			json_t *keys = json_object();
 

@@ -616,6 +616,46 @@ static void test_criss_cross(void **state)
 	merge_result_release(&r);
 }
 
+/*
+ * A criss-cross over a conflict: theirs merged ours's first change and recorded a conflict;
+ * ours changed the field again, then merged theirs's first change (another conflict). The
+ * two merge bases, merged, would hold the first conflict record too; built with it, the
+ * virtual base made ours look as if it had removed that record, and the merge dropped it.
+ */
+static void test_criss_cross_conflict(void **state)
+{
+	struct fixture *f = *state;
+	struct merge_result r = {0};
+	char x1[RECORD_ID_MAX], x2[RECORD_ID_MAX];
+	git_oid a0, b0;
+	json_t *rec;
+
+	put(f->l, OURS, PERSON, true);
+	fork_branch(f->l);
+	a0 = put(f->l, OURS, "{\"id\": \"" P1 "\", \"name\": \"Wang Fan\"}", false);
+	b0 = put(f->l, THEIRS, "{\"id\": \"" P1 "\", \"name\": \"Wong Fang\"}", false);
+	assert_int_equal(merge_branches_ext(&r, f->l, THEIRS, &a0, &forged), 0);
+	assert_int_equal(json_array_size(r.conflicts), 1);
+	snprintf(x1, sizeof(x1), "%s", str(json_array_get(r.conflicts, 0), "id"));
+	merge_result_release(&r);
+	put(f->l, OURS, "{\"id\": \"" P1 "\", \"name\": \"Li Na\"}", false);
+	assert_int_equal(merge_branches_ext(&r, f->l, OURS, &b0, &forged), 0);
+	assert_int_equal(json_array_size(r.conflicts), 1);
+	snprintf(x2, sizeof(x2), "%s", str(json_array_get(r.conflicts, 0), "id"));
+	assert_string_not_equal(x1, x2);
+	merge_result_release(&r);
+
+	merge(f->l, &r, MERGE_MERGED);
+	assert_int_equal(r.nbases, 2);
+	rec = get(f->l, OURS, x1); /* fails the test when the record is gone */
+	assert_string_equal(str(rec, "record"), P1);
+	json_decref(rec);
+	rec = get(f->l, OURS, x2);
+	assert_string_equal(str(rec, "record"), P1);
+	json_decref(rec);
+	merge_result_release(&r);
+}
+
 /* A malformed record changed on both sides: a clear error, and nothing moves. */
 static void test_malformed_input(void **state)
 {
@@ -683,6 +723,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_invalid_after_merge, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_fast_forward_and_up_to_date, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_criss_cross, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_criss_cross_conflict, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_malformed_input, setup, teardown),
 	};
 
