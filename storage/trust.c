@@ -1238,18 +1238,85 @@ int trust_own_revoked(bool *revoked, struct ledger *l, char *why, size_t whylen)
 
 /* --- writing the trust branch ---------------------------------------------------------- */
 
+/* Copy object id (and, for a tree, what it holds) from src into dst unless there. */
+static int copy_object(git_odb *dst, git_repository *repo, git_odb *src, const git_oid *id)
+{
+	git_odb_object *o = NULL;
+	git_oid written;
+	int rc = 0;
+
+	if (git_odb_exists(dst, id))
+		return 0;
+	if (git_odb_read(&o, src, id) < 0)
+		return err_git(ERR_IO, "cannot read object %s", git_oid_tostr_s(id));
+	if (git_odb_write(&written, dst, git_odb_object_data(o), git_odb_object_size(o),
+			  git_odb_object_type(o)) < 0) {
+		rc = err_git(ERR_IO, "cannot write object %s", git_oid_tostr_s(id));
+		goto out;
+	}
+	if (git_odb_object_type(o) == GIT_OBJECT_TREE) {
+		git_tree *t = NULL;
+		size_t i, n;
+
+		if (git_tree_lookup(&t, repo, id) < 0) {
+			rc = err_git(ERR_IO, "cannot read tree %s", git_oid_tostr_s(id));
+			goto out;
+		}
+		n = git_tree_entrycount(t);
+		for (i = 0; i < n && rc == 0; i++)
+			rc = copy_object(dst, repo, src,
+					 git_tree_entry_id(git_tree_entry_byindex(t, i)));
+		git_tree_free(t);
+	}
+out:
+	git_odb_object_free(o);
+	return rc;
+}
+
+/*
+ * Copy the commits of src's trust branch and their trees into l, nothing else: a local
+ * fetch (libgit2's local transport) copied every object of the source, so a new office
+ * made from the city's ledger held every office's records, unreachable but readable.
+ */
+static int copy_trust(struct ledger *l, git_repository *src, const git_oid *head)
+{
+	git_odb *dst_odb = NULL, *src_odb = NULL;
+	git_revwalk *w = NULL;
+	git_oid id;
+	int rc = 0, k;
+
+	if (git_repository_odb(&dst_odb, l->repo) < 0 || git_repository_odb(&src_odb, src) < 0 ||
+	    git_revwalk_new(&w, src) < 0 || git_revwalk_push(w, head) < 0) {
+		rc = err_git(ERR_IO, "cannot walk the trust branch");
+		goto out;
+	}
+	while (rc == 0 && (k = git_revwalk_next(&id, w)) == 0) {
+		git_commit *c = NULL;
+
+		if (git_commit_lookup(&c, src, &id) < 0) {
+			rc = err_git(ERR_IO, "cannot read trust commit %s", git_oid_tostr_s(&id));
+			break;
+		}
+		if ((rc = copy_object(dst_odb, src, src_odb, git_commit_tree_id(c))) == 0)
+			rc = copy_object(dst_odb, src, src_odb, &id);
+		git_commit_free(c);
+	}
+	if (rc == 0 && k != GIT_ITEROVER)
+		rc = err_git(ERR_IO, "cannot walk the trust branch");
+out:
+	git_revwalk_free(w);
+	git_odb_free(src_odb);
+	git_odb_free(dst_odb);
+	return rc;
+}
+
 int trust_fetch(struct ledger *l, const char *source)
 {
 	git_repository *src = NULL;
-	git_remote *remote = NULL;
-	git_fetch_options fo;
-	git_remote_create_options ro;
-	char *spec = "refs/heads/trust:refs/heads/trust";
-	git_strarray specs = {&spec, 1};
+	git_reference *ref = NULL;
 	git_oid id;
 	int rc = 0;
 
-	git_fetch_options_init(&fo, GIT_FETCH_OPTIONS_VERSION);
 	if (git_repository_open_ext(
 		&src, source, GIT_REPOSITORY_OPEN_NO_SEARCH | GIT_REPOSITORY_OPEN_BARE, NULL) < 0) {
 		rc = err_git(ERR_NOTFOUND, "'%s' is not a ledger directory", source);
@@ -1259,19 +1326,14 @@ int trust_fetch(struct ledger *l, const char *source)
 		rc = err_set(ERR_NOTFOUND, "ledger '%s' has no trust branch", source);
 		goto out;
 	}
-	/* no insteadOf lookup: libgit2 1.5 leaks pcre2 match data in it */
-	git_remote_create_options_init(&ro, GIT_REMOTE_CREATE_OPTIONS_VERSION);
-	ro.repository = l->repo;
-	ro.flags = GIT_REMOTE_CREATE_SKIP_INSTEADOF | GIT_REMOTE_CREATE_SKIP_DEFAULT_FETCHSPEC;
-	if (git_remote_create_with_opts(&remote, source, &ro) < 0 ||
-	    git_remote_fetch(remote, &specs, &fo, "caseledger: trust branch") < 0) {
-		rc = err_git(ERR_IO, "cannot fetch the trust branch from '%s'", source);
+	if ((rc = copy_trust(l, src, &id)) < 0) {
+		err_prefix("cannot copy the trust branch from '%s'", source);
 		goto out;
 	}
-	if (git_reference_name_to_id(&id, l->repo, TRUST_REF) < 0)
-		rc = err_git(ERR_IO, "fetching from '%s' did not bring the trust branch", source);
+	if (git_reference_create(&ref, l->repo, TRUST_REF, &id, 0, "caseledger: trust branch") < 0)
+		rc = err_git(ERR_IO, "cannot set the trust branch from '%s'", source);
 out:
-	git_remote_free(remote);
+	git_reference_free(ref);
 	git_repository_free(src);
 	return rc;
 }

@@ -61,5 +61,14 @@ case $(json_get "$T/s.json" '$.branches[1].last_error') in
 *) fail "bad parent URL: $(cat "$T/s.json")" ;;
 esac
 expect_eq "$(ledger_fingerprint "$T/city")" "$city_before" "the city after a bad URL"
+
+say "a new office made from the city's ledger holds the trust branch and nothing else"
+issued d2 120113
+all=$(git -C "$T/d2" cat-file --batch-all-objects --batch-check | wc -l)
+reach=$(git -C "$T/d2" rev-list --objects --all | wc -l)
+expect_eq "$all" "$reach" "objects in the new ledger (every one reachable from its branches)"
+if git -C "$T/d2" cat-file -e "$(head_of city 120112)" 2>/dev/null; then
+	fail "the new office holds the district's head commit"
+fi
 stop city
 say "ok"
