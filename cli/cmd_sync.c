@@ -29,6 +29,7 @@ struct sync_conf {
 	char *ledger, *parent, *parent_name, *cert, *key, *ca;
 	char *parent_office; /* the parent's office code, or NULL: any office above ours */
 	unsigned timeout;
+	unsigned step; /* commits per push request; 0: SYNC_STEP */
 };
 
 static void sync_conf_release(struct sync_conf *c)
@@ -75,6 +76,8 @@ static int conf_entry(void *payload, const char *section, const char *name, cons
 		return conf_set(&c->parent_office, value);
 	if (strcmp(name, "timeout") == 0 && !c->timeout)
 		c->timeout = (unsigned)strtoul(value, NULL, 10);
+	if (strcmp(name, "sync_step") == 0 && !c->step)
+		c->step = (unsigned)strtoul(value, NULL, 10);
 	return 1;
 }
 
@@ -164,7 +167,9 @@ static int sync_here(json_t **out, struct cmd_ctx *ctx, struct sync_conf *c, boo
 		    c->cert,	c->key ? c->key : key.ptr, c->ca, c->timeout,
 		    c->timeout, c->parent_office,	   NULL};
 		struct sync_peer peer = {c->parent, c->parent_name ? c->parent_name : "parent",
-					 NULL, NULL, NULL};
+					 NULL,	    NULL,
+					 NULL,	    c->step,
+					 NULL};
 
 		h.peer = &peer;
 		if ((rc = ledger_open(&l, c->ledger)) < 0)

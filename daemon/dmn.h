@@ -45,6 +45,7 @@ struct dmn_config {
 	unsigned max_inflate_ratio;	   /* a gzip body inflates to at most this times
 					      its size (and at least 1 MiB) */
 	unsigned max_objects;		   /* objects in one push's pack */
+	unsigned sync_step;		   /* commits per push request (sync_peer.step) */
 	unsigned max_connections;	   /* open connections in all */
 	unsigned max_per_address;	   /* open connections from one address */
 	unsigned handshake_timeout;	   /* seconds to finish the TLS handshake */

@@ -20,6 +20,7 @@
 #include <ini.h>
 
 #include "dmn.h"
+#include "sync.h"
 #include "err.h"
 #include "util.h"
 
@@ -93,6 +94,8 @@ static int entry(void *payload, const char *section, const char *name, const cha
 	}
 	if (strcmp(name, "max_inflate_ratio") == 0)
 		return set_uint(&c->max_inflate_ratio, value, 100000) && c->max_inflate_ratio > 0;
+	if (strcmp(name, "sync_step") == 0)
+		return set_uint(&c->sync_step, value, 10000000) && c->sync_step > 0;
 	if (strcmp(name, "max_objects") == 0)
 		return set_uint(&c->max_objects, value, 100000000) && c->max_objects > 0;
 	if (strcmp(name, "max_connections") == 0)
@@ -140,6 +143,7 @@ int dmn_config_load(struct dmn_config *c, const char *path)
 	c->max_headers = 16384;
 	c->max_inflate_ratio = 32;
 	c->max_objects = XFER_MAX_OBJECTS;
+	c->sync_step = SYNC_STEP;
 	c->max_connections = 1024;
 	c->max_per_address = 64;
 	c->handshake_timeout = 10;

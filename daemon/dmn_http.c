@@ -447,6 +447,20 @@ static int gunzip(struct buf *out, const char *in, size_t len, size_t max)
 	return rc;
 }
 
+/* Log an upload-pack answer: its size, and the step it ends at when it is one (its
+ * "step <oid>" line follows the one ACK or NAK line: doc/protocol.md). */
+static void log_upload(const char *client, const struct buf *out)
+{
+	const char *s =
+	    out->len > 60 ? memmem(out->ptr, out->len < 80 ? out->len : 80, "step ", 5) : NULL;
+
+	if (s && (size_t)(s - out->ptr) + 45 <= out->len)
+		dmn_log(DMN_LOG_INFO, "upload-pack for '%s': step %.40s, %zu bytes", client, s + 5,
+			out->len);
+	else
+		dmn_log(DMN_LOG_INFO, "upload-pack for '%s': %zu bytes", client, out->len);
+}
+
 static void job_run(struct dmn_http *h, struct job *j)
 {
 	struct ledger *l = NULL;
@@ -483,7 +497,7 @@ static void job_run(struct dmn_http *h, struct job *j)
 	case JOB_UPLOAD:
 		rc = xfer_upload_pack(&j->out, l, j->client, body, len);
 		j->ctype = "application/x-git-upload-pack-result";
-		dmn_log(DMN_LOG_INFO, "upload-pack for '%s': %zu bytes", j->client, j->out.len);
+		log_upload(j->client, &j->out);
 		break;
 	case JOB_RECEIVE: {
 		/* every new commit is checked by verify_commit against this ledger's trust */

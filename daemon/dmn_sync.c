@@ -46,6 +46,7 @@ struct dmn_sync {
 	git_oid trust_head;
 	unsigned char pub[SIG_PUBKEY_LEN]; /* the office key last looked at */
 	char revoked[400];		   /* trust_own_revoked's message, "" when not revoked */
+	size_t step_now;		   /* sync_peer.step_now: only the sync thread uses it */
 };
 
 static void iso_now(char out[UTIL_ISO_MAX])
@@ -58,6 +59,7 @@ struct round_cfg {
 	char *ledger, *parent, *parent_name, *cert, *key, *ca;
 	char *parent_office; /* or NULL: any office above ours */
 	unsigned timeout;
+	unsigned step; /* commits per push request */
 };
 
 static void round_cfg_release(struct round_cfg *c)
@@ -171,6 +173,7 @@ static json_t *run_round(struct dmn_sync *s)
 	c.ca = dup_or_null(s->d->cfg.ca);
 	c.parent_office = dup_or_null(s->d->cfg.parent_office);
 	c.timeout = s->d->cfg.timeout;
+	c.step = s->d->cfg.sync_step;
 	pthread_mutex_unlock(&s->d->cfg_mu);
 	iso_now(when);
 	if (!c.parent) {
@@ -180,7 +183,8 @@ static json_t *run_round(struct dmn_sync *s)
 	{
 		struct tls_client_config tc = {c.cert,	  c.key,	   c.ca,	c.timeout,
 					       c.timeout, c.parent_office, s->d->office};
-		struct sync_peer peer = {c.parent, c.parent_name, NULL, NULL, NULL};
+		struct sync_peer peer = {c.parent, c.parent_name, NULL,	       NULL,
+					 NULL,	   c.step,	  &s->step_now};
 		struct round rd = {s, &peer, when, list};
 
 		if ((rc = tls_client_register(&tc)) < 0 || (rc = ledger_open(&l, c.ledger)) < 0)

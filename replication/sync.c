@@ -611,27 +611,129 @@ static int body_sink(const void *data, size_t n, void *payload)
 	return buf_add(payload, data, n);
 }
 
-/* Push head to ref at an https:// peer (nothing to send when the peer has it). */
-static int push_http(struct ledger *l, const struct sync_peer *p, const char *branch,
-		     const char *ref, const git_oid *head)
+/* Move refs/remotes/<peer>/<branch> to id (compare-and-swap from where it is). */
+static int track_set(struct ledger *l, const struct sync_peer *p, const char *branch,
+		     const git_oid *id)
 {
-	struct http_url u;
+	char track[256];
+	git_oid old;
+	bool has_old;
+	int rc;
+
+	if ((rc = tracking_ref(track, sizeof(track), p, branch)) < 0)
+		return rc;
+	has_old = git_reference_name_to_id(&old, l->repo, track) == 0;
+	git_error_clear();
+	if (has_old && git_oid_equal(&old, id))
+		return 0;
+	return ledger_ref_cas(l, track, has_old ? &old : NULL, id);
+}
+
+/* After a push: the tracking ref is a cache of what the peer has, so a failure to move
+ * it is not one (the next fetch sets it). */
+static void track_move(struct ledger *l, const struct sync_peer *p, const char *branch,
+		       const git_oid *id)
+{
+	if (track_set(l, p, branch, id) < 0)
+		err_clear();
+}
+
+static int oids_add(git_oid **v, size_t *n, size_t *cap, const git_oid *id)
+{
+	if (*n == *cap) {
+		size_t c = *cap ? *cap * 2 : 64;
+		git_oid *g = realloc(*v, c * sizeof(*g));
+
+		if (!g)
+			return err_set(ERR_NOMEM, "out of memory");
+		*v = g;
+		*cap = c;
+	}
+	git_oid_cpy(&(*v)[(*n)++], id);
+	return 0;
+}
+
+/*
+ * The tips of the steps a push of head takes, oldest first, head last: every step-th
+ * commit of head's first-parent line that the peer lacks (hide: what it advertised) and
+ * that is a fast-forward of old (zero: a new branch). A line that reaches old only through
+ * a merge's second parent (a merge made on sync) starts at that merge: the commits before
+ * it do not descend from old, so they go in its step.
+ */
+static int push_steps(git_oid **out, size_t *n, git_repository *repo, const git_oid *head,
+		      const git_oid *old, const git_oid *hide, size_t nhide, size_t step)
+{
+	git_oid *line = NULL;
+	size_t len = 0, ncap = 0, lo = 0, hi, i;
+	int rc;
+
+	*out = NULL;
+	*n = 0;
+	if ((rc = xfer_first_parent_line(&line, &len, repo, head, hide, nhide)) < 0)
+		return rc;
+	/* descending from old is monotonic along the line: find where it starts */
+	hi = len ? len - 1 : 0;
+	if (!git_oid_is_zero(old))
+		while (lo < hi) {
+			size_t mid = lo + (hi - lo) / 2;
+
+			if (git_graph_descendant_of(repo, &line[mid], old) == 1)
+				hi = mid;
+			else
+				lo = mid + 1;
+		}
+	git_error_clear();
+	for (i = lo + step - 1; i + 1 < len; i += step)
+		if ((rc = oids_add(out, n, &ncap, &line[i])) < 0)
+			goto out;
+	rc = oids_add(out, n, &ncap, head);
+out:
+	if (rc < 0) {
+		free(*out);
+		*out = NULL;
+		*n = 0;
+	}
+	free(line);
+	return rc;
+}
+
+/* The step size for this transfer (sync_peer.step, .step_now). */
+static size_t step_size(const struct sync_peer *p, size_t *max)
+{
+	*max = p->step ? p->step : SYNC_STEP;
+	return p->step_now && *p->step_now && *p->step_now < *max ? *p->step_now : *max;
+}
+
+/*
+ * After a transfer in steps of step, nok of which went through: one completed doubles
+ * it, one cut (rc ERR_NETWORK) before any step went through halves it; a cut after some
+ * did leaves it (it fits the link).
+ */
+static void step_adapt(const struct sync_peer *p, size_t step, size_t max, int rc, size_t nok)
+{
+	if (!p->step_now)
+		return;
+	if (rc == ERR_NETWORK && nok == 0)
+		*p->step_now = step / 2 > SYNC_STEP_MIN ? step / 2 : SYNC_STEP_MIN;
+	else if (rc == 0)
+		*p->step_now = step < max / 2 ? step * 2 : max;
+	else
+		*p->step_now = step;
+}
+
+/* One receive-pack request: ref at the peer from old to tip, hide being what it has. */
+static int push_one(struct ledger *l, const struct sync_peer *p, const struct http_url *u,
+		    const char *branch, const char *ref, const git_oid *old, const git_oid *tip,
+		    const git_oid *hide, size_t nhide)
+{
 	struct buf body, reply;
-	git_oid old, *hide = NULL;
-	size_t nhide = 0;
-	char line[400], ho[GIT_OID_HEXSZ + 1], hn[GIT_OID_HEXSZ + 1], caps[512];
+	char line[400], ho[GIT_OID_HEXSZ + 1], hn[GIT_OID_HEXSZ + 1];
 	int rc, k;
 
 	buf_init(&body, 0);
 	buf_init(&reply, 0);
-	if ((rc = url_split(&u, p->url)) < 0 ||
-	    (rc = read_advert(&old, &hide, &nhide, caps, l->repo, &u, p->url, "git-receive-pack",
-			      ref)) < 0)
-		goto out;
-	if (git_oid_equal(&old, head))
-		goto out; /* the peer has it */
-	git_oid_tostr(ho, sizeof(ho), &old);
-	git_oid_tostr(hn, sizeof(hn), head);
+	git_oid_tostr(ho, sizeof(ho), old);
+	git_oid_tostr(hn, sizeof(hn), tip);
 	k = snprintf(line, sizeof(line), "%s %s %s%creport-status ofs-delta agent=%s\n", ho, hn,
 		     ref, '\0', XFER_AGENT);
 	if (pkt_append(&body, line, (size_t)k) < 0 || buf_add(&body, "0000", 4) < 0) {
@@ -640,16 +742,72 @@ static int push_http(struct ledger *l, const struct sync_peer *p, const char *br
 	}
 	/* thin: receive-pack fixes thin packs (git's always has; ours reads bases from the
 	 * ledger), and the bases are in the commits the peer advertised */
-	if ((rc = pack_write(NULL, l->repo, head, 1, hide, nhide, PACK_THIN, body_sink, &body)) < 0)
+	if ((rc = pack_write(NULL, l->repo, tip, 1, hide, nhide, PACK_THIN, body_sink, &body)) < 0)
 		goto out;
-	if ((rc = http_request(&reply, PUSH_REPLY_MAX, &u, p->url, "POST", "/git-receive-pack",
+	if ((rc = http_request(&reply, PUSH_REPLY_MAX, u, p->url, "POST", "/git-receive-pack",
 			       "application/x-git-receive-pack-request", body.ptr, body.len)) < 0)
 		goto out;
 	rc = sync_push_report(&reply, p->url, branch, ref);
 out:
-	free(hide);
 	buf_release(&body);
 	buf_release(&reply);
+	return rc;
+}
+
+/*
+ * Push head to ref at an https:// peer (nothing to send when the peer has it), in steps
+ * of at most p->step commits of the first-parent line (push_steps), each its own request:
+ * the peer verifies each and moves its branch, so a link that drops mid-push loses only
+ * the step in flight, and the next push starts from what the peer advertises.
+ */
+static int push_http(struct ledger *l, const struct sync_peer *p, const char *branch,
+		     const char *ref, const git_oid *head)
+{
+	struct http_url u;
+	git_oid old, *hide = NULL, *tips = NULL;
+	size_t nhide = 0, ntips = 0, i = 0, max, step = step_size(p, &max);
+	char caps[512];
+	int rc;
+
+	if ((rc = url_split(&u, p->url)) < 0 ||
+	    (rc = read_advert(&old, &hide, &nhide, caps, l->repo, &u, p->url, "git-receive-pack",
+			      ref)) < 0)
+		goto out;
+	if (git_oid_equal(&old, head))
+		goto out; /* the peer has it */
+	if ((rc = push_steps(&tips, &ntips, l->repo, head, &old, hide, nhide, step)) < 0)
+		goto out;
+	for (i = 0; i < ntips; i++) {
+		git_oid *g;
+
+		rc = push_one(l, p, &u, branch, ref, &old, &tips[i], hide, nhide);
+		if (rc == ERR_DENIED && i + 1 < ntips) {
+			/* a step the head would not be refused for (its tip signed by a key
+			 * expired since): the rest goes in one request, which the peer
+			 * accepts or refuses with its reason */
+			err_clear();
+			i = ntips - 2;
+			continue;
+		}
+		if (rc < 0)
+			goto out;
+		old = tips[i];
+		track_move(l, p, branch, &old);
+		if (i + 1 == ntips)
+			break;
+		/* the peer has this step now: the next pack leaves it out */
+		if (!(g = realloc(hide, (nhide + 1) * sizeof(*g)))) {
+			rc = err_set(ERR_NOMEM, "out of memory");
+			goto out;
+		}
+		hide = g;
+		hide[nhide++] = old;
+	}
+out:
+	if (tips)
+		step_adapt(p, step, max, rc, i);
+	free(tips);
+	free(hide);
 	return rc;
 }
 
@@ -668,21 +826,24 @@ static bool has_cap(const char *caps, const char *name)
 	return false;
 }
 
-/* The upload-pack request: one want, every head we have, done. */
+/* The upload-pack request: one want, every head we have, done; step > 0: asks for a
+ * step of that many commits (XFER_STEP_CAP) when the peer offers it. */
 static int fetch_request(struct buf *req, git_repository *repo, const git_oid *want,
-			 const char *caps)
+			 const char *caps, size_t step)
 {
 	git_oid *have = NULL;
 	size_t nhave = 0, i;
-	char line[300], hex[GIT_OID_HEXSZ + 1];
+	char line[300], hex[GIT_OID_HEXSZ + 1], st[64] = "";
 	int rc, k;
 
 	if ((rc = xfer_ref_heads(&have, &nhave, repo, true)) < 0)
 		return rc;
 	git_oid_tostr(hex, sizeof(hex), want);
-	k = snprintf(line, sizeof(line), "want %s%s%s ofs-delta agent=%s\n", hex,
+	if (step)
+		snprintf(st, sizeof(st), " %s=%zu", XFER_STEP_CAP, step);
+	k = snprintf(line, sizeof(line), "want %s%s%s%s ofs-delta agent=%s\n", hex,
 		     has_cap(caps, "side-band-64k") ? " side-band-64k no-progress" : "",
-		     has_cap(caps, "thin-pack") ? " thin-pack" : "", XFER_AGENT);
+		     has_cap(caps, "thin-pack") ? " thin-pack" : "", st, XFER_AGENT);
 	rc = pkt_append(req, line, (size_t)k) < 0 || buf_add(req, "0000", 4) < 0;
 	for (i = 0; rc == 0 && i < nhave; i++) {
 		git_oid_tostr(hex, sizeof(hex), &have[i]);
@@ -695,7 +856,8 @@ static int fetch_request(struct buf *req, git_repository *repo, const git_oid *w
 	return rc ? err_set(ERR_NOMEM, "out of memory") : 0;
 }
 
-int sync_upload_reply(struct buf *pack, const struct buf *b, const char *url, bool sideband)
+int sync_upload_reply(struct buf *pack, const struct buf *b, const char *url, bool sideband,
+		      git_oid *step)
 {
 	const char *line;
 	size_t pos = 0, n;
@@ -711,6 +873,16 @@ int sync_upload_reply(struct buf *pack, const struct buf *b, const char *url, bo
 	if (!line || !((n == 3 && strncmp(line, "NAK", 3) == 0) ||
 		       (n >= 44 && strncmp(line, "ACK ", 4) == 0)))
 		return err_set(ERR_NETWORK, "'%s' did not answer the fetch with ACK or NAK", url);
+	if (step) {
+		if ((rc = pkt_next(b, &pos, &line, &n, url)) < 0)
+			return rc;
+		if (!line || n < 45 || strncmp(line, "step ", 5) != 0 ||
+		    (n > 45 && !(n == 46 && line[45] == '\n')) ||
+		    git_oid_fromstrn(step, line + 5, 40) < 0) {
+			git_error_clear();
+			return err_set(ERR_NETWORK, "'%s' did not say which step it sent", url);
+		}
+	}
 	if (!sideband)
 		return buf_add(pack, b->ptr + pos, b->len - pos);
 	while (pos < b->len) {
@@ -730,12 +902,14 @@ int sync_upload_reply(struct buf *pack, const struct buf *b, const char *url, bo
 }
 
 /*
- * Fetch ref's objects from an https:// peer into this ledger's objects/pack: *out = its
- * head there. The pack is indexed with pack_index, which writes nothing unless the whole
- * pack checks; nothing refers to its objects until they are verified.
+ * Fetch ref's objects from an https:// peer into this ledger's objects/pack: *head = its
+ * head there, *tip = the commit the objects end at: head, or with step > 0 (and a peer
+ * that offers steps) the step-th commit of head's first-parent line past what we have.
+ * The pack is indexed with pack_index, which writes nothing unless the whole pack checks;
+ * nothing refers to its objects until they are verified.
  */
-static int fetch_http(git_oid *out, struct ledger *l, const struct sync_peer *p, const char *branch,
-		      const char *ref)
+static int fetch_http(git_oid *head, git_oid *tip, bool *asked, struct ledger *l,
+		      const struct sync_peer *p, const char *branch, const char *ref, size_t step)
 {
 	struct http_url u;
 	struct buf req = BUF_INIT, reply = BUF_INIT, pack = BUF_INIT;
@@ -743,11 +917,14 @@ static int fetch_http(git_oid *out, struct ledger *l, const struct sync_peer *p,
 	char caps[512], dir[4200];
 	int rc;
 
+	memset(head, 0, sizeof(*head));
+	memset(tip, 0, sizeof(*tip));
 	if ((rc = url_split(&u, p->url)) < 0 ||
-	    (rc = read_advert(out, NULL, NULL, caps, l->repo, &u, p->url, "git-upload-pack", ref)) <
-		0)
+	    (rc = read_advert(head, NULL, NULL, caps, l->repo, &u, p->url, "git-upload-pack",
+			      ref)) < 0)
 		goto out;
-	if (git_oid_is_zero(out)) {
+	*tip = *head;
+	if (git_oid_is_zero(head)) {
 		rc = err_set(ERR_NOTFOUND, "'%s' has no branch '%s' for us", p->url, branch);
 		goto out;
 	}
@@ -755,12 +932,16 @@ static int fetch_http(git_oid *out, struct ledger *l, const struct sync_peer *p,
 		rc = err_git(ERR_IO, "cannot open the object database");
 		goto out;
 	}
-	if (git_odb_exists(odb, out))
+	if (git_odb_exists(odb, head))
 		goto out; /* nothing new: we pushed it, or fetched it before */
-	if ((rc = fetch_request(&req, l->repo, out, caps)) < 0 ||
+	if (!has_cap(caps, XFER_STEP_CAP))
+		step = 0;
+	*asked = true;
+	if ((rc = fetch_request(&req, l->repo, head, caps, step)) < 0 ||
 	    (rc = http_request(&reply, FETCH_REPLY_MAX, &u, p->url, "POST", "/git-upload-pack",
 			       "application/x-git-upload-pack-request", req.ptr, req.len)) < 0 ||
-	    (rc = sync_upload_reply(&pack, &reply, p->url, has_cap(caps, "side-band-64k"))) < 0)
+	    (rc = sync_upload_reply(&pack, &reply, p->url, has_cap(caps, "side-band-64k"),
+				    step ? tip : NULL)) < 0)
 		goto out;
 	snprintf(dir, sizeof(dir), "%s/objects/pack", l->dir);
 	if ((rc = pack_index(NULL, dir, pack.ptr, pack.len, odb)) < 0) {
@@ -779,46 +960,89 @@ out:
 	return rc;
 }
 
-int sync_fetch(git_oid *out, struct ledger *l, const struct sync_peer *p, const char *branch)
+/*
+ * Check what arrived up to tip and point refs/remotes/<peer>/<branch> at it: every new
+ * object is there, every commit new to branch verifies. Nothing moves otherwise.
+ */
+static int fetched_accept(struct ledger *l, const struct sync_peer *p, const char *branch,
+			  const git_oid *tip)
 {
-	char ref[LEDGER_REF_MAX], track[256];
-	git_oid *have = NULL, old;
+	git_oid *have = NULL;
 	git_odb *odb = NULL;
 	size_t nhave = 0;
-	bool has_old;
 	int rc;
 
-	if ((rc = ledger_ref_name(ref, branch)) < 0 ||
-	    (rc = tracking_ref(track, sizeof(track), p, branch)) < 0)
-		return rc;
-	if (p->bundle)
-		rc = bundle_head(out, p->bundle, ref);
-	else if (strncmp(p->url, "https://", 8) == 0)
-		rc = fetch_http(out, l, p, branch, ref);
-	else
-		rc = fetch_git(out, l, p, branch, ref, track);
-	if (rc < 0)
-		return rc;
-	/* verify what is new to this ledger before anything points at it */
 	if (git_repository_odb(&odb, l->repo) < 0) {
 		rc = err_git(ERR_IO, "cannot read the object database");
 		goto out;
 	}
 	if ((rc = xfer_ref_heads(&have, &nhave, l->repo, true)) < 0 ||
-	    (rc = xfer_walk(l->repo, out, 1, have, nhave, complete_cb, odb)) < 0 ||
-	    (rc = verify_fetched(l, p, branch, out)) < 0) {
+	    (rc = xfer_walk(l->repo, tip, 1, have, nhave, complete_cb, odb)) < 0 ||
+	    (rc = verify_fetched(l, p, branch, tip)) < 0) {
 		if (rc != ERR_NOMEM && rc != ERR_IO)
 			err_prefix("branch '%s' from '%s' refused", branch, p->url);
 		goto out;
 	}
-	has_old = git_reference_name_to_id(&old, l->repo, track) == 0;
-	git_error_clear();
-	if (!(has_old && git_oid_equal(&old, out)))
-		rc = ledger_ref_cas(l, track, has_old ? &old : NULL, out);
+	rc = track_set(l, p, branch, tip);
 out:
 	git_odb_free(odb);
 	free(have);
 	return rc;
+}
+
+/*
+ * From an https:// peer, in steps (fetch_http): each step verified and the tracking ref
+ * moved, so a cut loses only the step in flight. A step refused on its own (its tip
+ * signed by a key expired since, which the head is not) is fetched again as one.
+ */
+static int fetch_steps(git_oid *head, struct ledger *l, const struct sync_peer *p,
+		       const char *branch, const char *ref)
+{
+	size_t max, step = step_size(p, &max), nok = 0;
+	git_oid tip, last = {{0}};
+	bool whole = false, asked = false;
+	int rc;
+
+	for (;;) {
+		rc = fetch_http(head, &tip, &asked, l, p, branch, ref, whole ? 0 : step);
+		if (rc == 0 && git_oid_equal(&tip, &last))
+			rc = err_set(ERR_NETWORK, "'%s' sent branch '%s' no further than %s",
+				     p->url, branch, git_oid_tostr_s(&tip));
+		if (rc == 0)
+			rc = fetched_accept(l, p, branch, &tip);
+		if (rc < 0 && rc != ERR_NETWORK && rc != ERR_NOTFOUND && !whole &&
+		    !git_oid_equal(&tip, head)) {
+			err_clear();
+			whole = true;
+			continue;
+		}
+		if (rc < 0 || git_oid_equal(&tip, head))
+			break;
+		last = tip;
+		nok++;
+	}
+	if (asked) /* a branch with nothing to fetch says nothing of the link */
+		step_adapt(p, step, max, rc, nok);
+	return rc;
+}
+
+int sync_fetch(git_oid *out, struct ledger *l, const struct sync_peer *p, const char *branch)
+{
+	char ref[LEDGER_REF_MAX], track[256];
+	int rc;
+
+	if ((rc = ledger_ref_name(ref, branch)) < 0 ||
+	    (rc = tracking_ref(track, sizeof(track), p, branch)) < 0)
+		return rc;
+	if (strncmp(p->url, "https://", 8) == 0 && !p->bundle)
+		return fetch_steps(out, l, p, branch, ref);
+	if (p->bundle)
+		rc = bundle_head(out, p->bundle, ref);
+	else
+		rc = fetch_git(out, l, p, branch, ref, track);
+	if (rc < 0)
+		return rc;
+	return fetched_accept(l, p, branch, out);
 }
 
 struct push_state {
@@ -842,16 +1066,13 @@ int sync_push(struct ledger *l, const struct sync_peer *p, const char *branch)
 	git_push_options po;
 	struct push_state st = {"", false};
 	git_remote *remote = NULL;
-	char ref[LEDGER_REF_MAX], spec[200], track[256];
+	char ref[LEDGER_REF_MAX], spec[200];
 	char *specs[] = {spec};
 	git_strarray refspecs = {specs, 1};
-	git_oid head, old;
-	bool has_old;
+	git_oid head;
 	int rc;
 
-	if ((rc = ledger_ref_name(ref, branch)) < 0 ||
-	    (rc = tracking_ref(track, sizeof(track), p, branch)) < 0 ||
-	    (rc = ledger_head(&head, l, branch)) < 0)
+	if ((rc = ledger_ref_name(ref, branch)) < 0 || (rc = ledger_head(&head, l, branch)) < 0)
 		return rc;
 	if (strncmp(p->url, "https://", 8) == 0) {
 		if ((rc = push_http(l, p, branch, ref, &head)) < 0)
@@ -880,11 +1101,7 @@ int sync_push(struct ledger *l, const struct sync_peer *p, const char *branch)
 		goto out;
 	}
 track:
-	has_old = git_reference_name_to_id(&old, l->repo, track) == 0;
-	git_error_clear();
-	if (!(has_old && git_oid_equal(&old, &head)) &&
-	    ledger_ref_cas(l, track, has_old ? &old : NULL, &head) < 0)
-		err_clear(); /* the tracking ref is a cache; the next fetch sets it */
+	track_move(l, p, branch, &head);
 out:
 	git_remote_free(remote);
 	return rc;

@@ -30,7 +30,15 @@ struct sync_peer {
 	const struct bundle *bundle; /* not NULL: the peer is this bundle, unpacked
 					(bundle_unpack): fetch takes its heads, nothing
 					is pushed */
+	size_t step;	  /* commits of the first-parent line per request (https://), both ways;
+			     0: SYNC_STEP */
+	size_t *step_now; /* not NULL: the step in use, kept by the caller across syncs:
+			     halved (to SYNC_STEP_MIN) when a transfer is cut before any
+			     step went through, doubled back (to step) by one that completes */
 };
+
+#define SYNC_STEP     1000 /* default step */
+#define SYNC_STEP_MIN 64
 
 /*
  * Fetch branch from the peer into refs/remotes/<peer>/<branch>, after checking every
@@ -42,7 +50,9 @@ int sync_fetch(git_oid *out, struct ledger *l, const struct sync_peer *p, const 
 
 /*
  * Push the local branch to the same branch at the peer (fast-forward only, the peer
- * decides). ERR_CONFLICT when the peer's branch moved or is not an ancestor, ERR_DENIED
+ * decides); to an https:// peer in steps of p->step commits, each a request of its own
+ * that moves the peer's branch and our tracking ref, so a cut loses only the step in
+ * flight. ERR_CONFLICT when the peer's branch moved or is not an ancestor, ERR_DENIED
  * when the peer refuses it for another reason (message: the peer's).
  */
 int sync_push(struct ledger *l, const struct sync_peer *p, const char *branch);
@@ -120,14 +130,17 @@ int sync_result_json(json_t *st, const struct sync_branch_result *r, const struc
 int sync_conflicts_open(size_t *out, struct ledger *l, const char *branch);
 
 /*
- * The pack in an upload-pack answer (body): after its ACK or NAK line, on side-band
- * channel 1 up to a flush (sideband), or the rest of the body. Appended to pack. Errors
- * name url and what was wrong: a malformed or truncated pkt-line, no ACK/NAK, an ERR
- * line or a channel-3 message from the server (ERR_DENIED; ERR_CONFLICT for "not our
- * ref": the branch moved since the advertisement), a missing flush.
+ * The pack in an upload-pack answer (body): after its ACK or NAK line (and, when step is
+ * not NULL, the "step <oid>" line naming the commit the pack ends at: *step), on
+ * side-band channel 1 up to a flush (sideband), or the rest of the body. Appended to
+ * pack. Errors name url and what was wrong: a malformed or truncated pkt-line, no
+ * ACK/NAK, no step line, an ERR line or a channel-3 message from the server (ERR_DENIED;
+ * ERR_CONFLICT for "not our ref": the branch moved since the advertisement), a missing
+ * flush.
  */
 struct buf;
-int sync_upload_reply(struct buf *pack, const struct buf *body, const char *url, bool sideband);
+int sync_upload_reply(struct buf *pack, const struct buf *body, const char *url, bool sideband,
+		      git_oid *step);
 
 /*
  * Read a receive-pack report-status (body) for the push of ref (refs/heads/<branch>):

@@ -239,7 +239,8 @@ out:
 }
 
 #define UPLOAD_CAPS                                                                                \
-	"multi_ack_detailed side-band-64k thin-pack ofs-delta no-progress agent=" XFER_AGENT
+	"multi_ack_detailed side-band-64k thin-pack ofs-delta no-progress " XFER_STEP_CAP          \
+	" agent=" XFER_AGENT
 #define RECEIVE_CAPS "report-status side-band-64k ofs-delta agent=" XFER_AGENT
 
 int xfer_advertise(struct buf *out, struct ledger *l, enum xfer_service service, const char *client)
@@ -529,7 +530,91 @@ int xfer_walk(git_repository *repo, const git_oid *tips, size_t ntips, const git
 	return xfer_walk_objects(repo, tips, ntips, hide, nhide, 0, plain_cb, &p);
 }
 
+int xfer_first_parent_line(git_oid **out, size_t *n, git_repository *repo, const git_oid *tip,
+			   const git_oid *hide, size_t nhide)
+{
+	git_revwalk *w = NULL;
+	git_oid id, *g;
+	size_t cap = 0, i;
+	int rc = 0;
+
+	*out = NULL;
+	*n = 0;
+	if (git_revwalk_new(&w, repo) < 0 || git_revwalk_push(w, tip) < 0)
+		goto fail;
+	git_revwalk_simplify_first_parent(w);
+	for (i = 0; i < nhide; i++)
+		if (git_revwalk_hide(w, &hide[i]) < 0)
+			goto fail;
+	while ((rc = git_revwalk_next(&id, w)) == 0) {
+		if (*n == cap) {
+			cap = cap ? cap * 2 : 64;
+			if (!(g = realloc(*out, cap * sizeof(*g)))) {
+				rc = err_set(ERR_NOMEM, "out of memory");
+				goto out;
+			}
+			*out = g;
+		}
+		git_oid_cpy(&(*out)[(*n)++], &id);
+	}
+	if (rc != GIT_ITEROVER)
+		goto fail;
+	rc = 0;
+	for (i = 0; i < *n / 2; i++) { /* oldest first */
+		id = (*out)[i];
+		(*out)[i] = (*out)[*n - 1 - i];
+		(*out)[*n - 1 - i] = id;
+	}
+	goto out;
+fail:
+	rc = err_git(ERR_IO, "cannot walk the first-parent line of %s", git_oid_tostr_s(tip));
+out:
+	if (rc < 0) {
+		free(*out);
+		*out = NULL;
+		*n = 0;
+	}
+	git_revwalk_free(w);
+	return rc;
+}
+
 /* --- upload-pack ------------------------------------------------------------------- */
+
+/*
+ * The step a client that asked for "caseledger-step=N" gets: the N-th commit of want's
+ * first-parent line past what the client has, or want itself when the line is shorter.
+ */
+static int upload_step(git_oid *out, git_repository *repo, const git_oid *want,
+		       const git_oid *common, size_t ncommon, size_t step)
+{
+	git_oid *line = NULL;
+	size_t n = 0;
+	int rc;
+
+	git_oid_cpy(out, want);
+	if ((rc = xfer_first_parent_line(&line, &n, repo, want, common, ncommon)) < 0)
+		return rc;
+	if (n > step)
+		git_oid_cpy(out, &line[step - 1]);
+	free(line);
+	return 0;
+}
+
+/* N of "caseledger-step=N" in caps (1..XFER_STEP_MAX), or 0: not asked (or malformed). */
+static size_t step_asked(const char *caps)
+{
+	const char *p = strstr(caps, XFER_STEP_CAP "=");
+	unsigned long long v = 0;
+	size_t k = 0;
+
+	if (!p || (p != caps && p[-1] != ' '))
+		return 0;
+	for (p += strlen(XFER_STEP_CAP "="); p[k] >= '0' && p[k] <= '9' && k < 9; k++)
+		v = v * 10 + (unsigned)(p[k] - '0');
+	if (k == 0 || (p[k] != '\0' && p[k] != ' ') || v == 0 || v > XFER_STEP_MAX)
+		return 0;
+	return (size_t)v;
+}
 
 struct pack_out {
 	struct buf *out;
@@ -581,7 +666,7 @@ int xfer_upload_pack(struct buf *out, struct ledger *l, const char *client, cons
 	char caps[1024] = "";
 	bool done = false, flushed = false, detailed;
 	const char *line;
-	size_t n;
+	size_t n, step;
 	int rc = 0, k;
 
 	if ((rc = scope_tips(&tips, &ntips, l->repo, client)) < 0)
@@ -691,6 +776,17 @@ int xfer_upload_pack(struct buf *out, struct ledger *l, const char *client, cons
 		goto out;
 	if (!done)
 		goto out; /* the client sends more haves, or done, in its next request */
+	if ((step = step_asked(caps)) > 0) {
+		/* one step of the line: "step <tip>", then the pack of that tip alone */
+		if (nwants != 1) {
+			rc = err_set(ERR_INVALID, "upload-pack: %s takes one want, not %zu",
+				     XFER_STEP_CAP, nwants);
+			goto proto;
+		}
+		if ((rc = upload_step(&wants[0], l->repo, &wants[0], common, ncommon, step)) < 0 ||
+		    (rc = pkt_printf(out, "step %s\n", git_oid_tostr_s(&wants[0]))) < 0)
+			goto out;
+	}
 	{
 		struct pack_out po = {out, cap_has(caps, "side-band-64k")};
 		struct pack_stats ps;

@@ -177,4 +177,15 @@ int xfer_ref_heads(git_oid **out, size_t *n, git_repository *repo, bool remotes)
  */
 int xfer_branch_heads(git_oid **out, size_t *n, git_repository *repo, const char *branch);
 
+/*
+ * The commits of tip's first-parent line that hide (commits the other side has) does not
+ * reach, oldest first, tip last: where a transfer in steps may stop (a step's tip is a
+ * state the branch was in). *out is malloc'ed (free), *n its length (0: tip is hidden).
+ */
+int xfer_first_parent_line(git_oid **out, size_t *n, git_repository *repo, const git_oid *tip,
+			   const git_oid *hide, size_t nhide);
+
+#define XFER_STEP_CAP "caseledger-step" /* upload-pack: "caseledger-step=N" (doc/protocol.md) */
+#define XFER_STEP_MAX 10000000
+
 #endif

@@ -51,11 +51,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	advert(&in, "git-upload-pack");
 	advert(&in, "git-receive-pack");
 	buf_init(&pack, 0);
-	check_refused(sync_upload_reply(&pack, &in, URL, true));
+	check_refused(sync_upload_reply(&pack, &in, URL, true, NULL));
 	FUZZ_ASSERT(pack.len <= size, "side-band data is within the answer");
 	buf_release(&pack);
-	check_refused(sync_upload_reply(&pack, &in, URL, false));
+	check_refused(sync_upload_reply(&pack, &in, URL, false, NULL));
 	buf_release(&pack);
+	{
+		git_oid step;
+
+		check_refused(sync_upload_reply(&pack, &in, URL, true, &step));
+		FUZZ_ASSERT(pack.len <= size, "side-band data is within the answer (step)");
+		buf_release(&pack);
+	}
 	check_refused(sync_push_report(&in, URL, "120112001001", REF));
 	buf_release(&in);
 	return 0;

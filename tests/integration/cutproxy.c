@@ -15,9 +15,12 @@
  *   cut N      forward; close a connection once N bytes went server->client on it
  *   reset N    the same, with a reset (RST) instead of a close
  *   hold N     forward, but hold the N-th connection since the line was written
+ *   flap N     forward, but drop the link every N ms: every open connection is closed
+ *              there and then (a link up for N ms at a time)
  * A new line applies to new connections; stalled, black-holed and held ones are reset.
  * A missing or unreadable FILE is "refuse".
  */
+#define _POSIX_C_SOURCE 200809L
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -27,6 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #define MAXPAIRS 64
@@ -38,14 +42,23 @@ struct pair {
 	int frozen;  /* stall, blackhole, hold: nothing is forwarded */
 };
 
-enum { M_PASS, M_REFUSE, M_STALL, M_BLACKHOLE, M_CUT, M_RESET, M_HOLD };
+enum { M_PASS, M_REFUSE, M_STALL, M_BLACKHOLE, M_CUT, M_RESET, M_HOLD, M_FLAP };
 
 struct control {
 	char line[128]; /* as last read */
 	int target, mode;
 	long long n;
 	long long accepted; /* connections since the line changed */
+	long long dropped;  /* flap: when the link last dropped (ms, monotonic) */
 };
+
+static long long now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 /* Read FILE into c; 1 when its line changed. */
 static int control_read(struct control *c, const char *path)
@@ -64,6 +77,7 @@ static int control_read(struct control *c, const char *path)
 		return 0;
 	snprintf(c->line, sizeof(c->line), "%s", line);
 	c->accepted = 0;
+	c->dropped = now_ms();
 	c->mode = M_REFUSE;
 	c->n = 0;
 	if (sscanf(line, "%d %31s %lld", &target, word, &n) >= 2) {
@@ -75,6 +89,7 @@ static int control_read(struct control *c, const char *path)
 			  : !strcmp(word, "cut")       ? M_CUT
 			  : !strcmp(word, "reset")     ? M_RESET
 			  : !strcmp(word, "hold")      ? M_HOLD
+			  : !strcmp(word, "flap")      ? M_FLAP
 						       : M_REFUSE;
 	}
 	return 1;
@@ -122,7 +137,7 @@ static int controlled(const char *path)
 	struct sockaddr_in sa = {0};
 	socklen_t sl = sizeof(sa);
 	struct pair pairs[MAXPAIRS];
-	struct control ctl = {"-", 0, M_REFUSE, 0, 0};
+	struct control ctl = {"-", 0, M_REFUSE, 0, 0, 0};
 	int lfd, i, one = 1;
 	char buf[16384];
 
@@ -149,6 +164,14 @@ static int controlled(const char *path)
 					pair_reset(&pairs[i]);
 					pair_close(&pairs[i]);
 				}
+		if (ctl.mode == M_FLAP && now_ms() - ctl.dropped >= ctl.n) {
+			for (i = 0; i < MAXPAIRS; i++)
+				if (pairs[i].fd[0] >= 0) {
+					pair_reset(&pairs[i]);
+					pair_close(&pairs[i]);
+				}
+			ctl.dropped = now_ms();
+		}
 		pf[0].fd = lfd;
 		pf[0].events = POLLIN;
 		for (i = 0; i < MAXPAIRS; i++) {

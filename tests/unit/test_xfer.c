@@ -385,6 +385,88 @@ static void test_upload_garbage(void **state)
 	expect_untouched(f);
 }
 
+/* A chain of n commits on the office's branch after its head (same tree): ids[0..n). */
+static void chain(struct fixture *f, git_oid *ids, size_t n)
+{
+	git_signature *sig = NULL;
+	git_commit *parent = NULL;
+	git_tree *tree = NULL;
+	git_reference *ref = NULL;
+	size_t i;
+
+	assert_int_equal(git_signature_new(&sig, "t", "t@t", 1790000000, 0), 0);
+	assert_int_equal(git_commit_lookup(&parent, f->l->repo, &f->head), 0);
+	assert_int_equal(git_commit_tree(&tree, parent), 0);
+	for (i = 0; i < n; i++) {
+		const git_commit *parents[] = {parent};
+
+		assert_int_equal(git_commit_create(&ids[i], f->l->repo, NULL, sig, sig, NULL,
+						   "step", tree, 1, parents),
+				 0);
+		git_commit_free(parent);
+		assert_int_equal(git_commit_lookup(&parent, f->l->repo, &ids[i]), 0);
+	}
+	assert_int_equal(
+	    git_reference_create(&ref, f->l->repo, "refs/heads/" OFFICE, &ids[n - 1], 1, "test"),
+	    0);
+	git_reference_free(ref);
+	git_commit_free(parent);
+	git_tree_free(tree);
+	git_signature_free(sig);
+}
+
+/* An upload-pack request for the branch head from have, asking for steps of step. */
+static void step_request(struct fixture *f, struct buf *out, const git_oid *want,
+			 const git_oid *have, const char *caps)
+{
+	char body[512], line[200];
+	size_t len;
+
+	snprintf(line, sizeof(line), "want %s %s\n", git_oid_tostr_s(want), caps);
+	len = pkt(body, line, strlen(line));
+	memcpy(body + len, "0000", 4);
+	len += 4;
+	snprintf(line, sizeof(line), "have %s\n", git_oid_tostr_s(have));
+	len += pkt(body + len, line, strlen(line));
+	len += pkt(body + len, "done\n", 5);
+	buf_init(out, 0);
+	assert_int_equal(xfer_upload_pack(out, f->l, OFFICE, body, len), 0);
+	assert_int_equal(buf_addch(out, '\0'), 0);
+}
+
+/* caseledger-step=N: the N-th commit of the first-parent line past the haves, named on a
+ * "step" line after the ACK, or the head when the line is shorter; bad N is ignored. */
+static void test_upload_step(void **state)
+{
+	struct fixture *f = *state;
+	git_oid ids[5];
+	struct buf out;
+	char want[64];
+
+	chain(f, ids, 5);
+	step_request(f, &out, &ids[4], &f->head, "side-band-64k caseledger-step=2");
+	snprintf(want, sizeof(want), "step %s\n", git_oid_tostr_s(&ids[1]));
+	if (!strstr(out.ptr, want))
+		fail_msg("reply lacks '%s'", want);
+	buf_release(&out);
+	step_request(f, &out, &ids[4], &ids[1], "side-band-64k caseledger-step=2");
+	snprintf(want, sizeof(want), "step %s\n", git_oid_tostr_s(&ids[3]));
+	if (!strstr(out.ptr, want))
+		fail_msg("the second step: reply lacks '%s'", want);
+	buf_release(&out);
+	step_request(f, &out, &ids[4], &ids[3], "caseledger-step=2");
+	snprintf(want, sizeof(want), "step %s\n", git_oid_tostr_s(&ids[4]));
+	if (!strstr(out.ptr, want))
+		fail_msg("the last step: reply lacks '%s'", want);
+	buf_release(&out);
+	step_request(f, &out, &ids[4], &f->head, "caseledger-step=0");
+	assert_null(strstr(out.ptr, "step "));
+	buf_release(&out);
+	step_request(f, &out, &ids[4], &f->head, "caseledger-step=x");
+	assert_null(strstr(out.ptr, "step "));
+	buf_release(&out);
+}
+
 /* --- the client's reading of an upload-pack answer ------------------------------- */
 
 /* A side-band packet on channel band. */
@@ -402,7 +484,7 @@ static void reply_bad(const char *body, size_t len, bool sideband, int code, con
 
 	assert_int_equal(buf_add(&in, body, len), 0);
 	err_clear();
-	assert_int_equal(sync_upload_reply(&pack, &in, "https://peer/x", sideband), code);
+	assert_int_equal(sync_upload_reply(&pack, &in, "https://peer/x", sideband, NULL), code);
 	if (!strstr(err_msg(), msg))
 		fail_msg("'%.*s': message '%s' lacks '%s'", (int)len, body, err_msg(), msg);
 	if (!strstr(err_msg(), "https://peer/x"))
@@ -426,7 +508,7 @@ static void test_upload_reply(void **state)
 	memcpy(body + n, "0000", 4);
 	n += 4;
 	assert_int_equal(buf_add(&in, body, n), 0);
-	assert_int_equal(sync_upload_reply(&pack, &in, "https://peer/x", true), 0);
+	assert_int_equal(sync_upload_reply(&pack, &in, "https://peer/x", true, NULL), 0);
 	assert_int_equal(pack.len, 12);
 	assert_memory_equal(pack.ptr, "PACK-one-two", 12);
 	/* ACK and no side band: the rest is the pack */
@@ -435,10 +517,39 @@ static void test_upload_reply(void **state)
 	k = pkt(body, "ACK " A40 "\n", 45);
 	memcpy(body + k, "PACKraw", 7);
 	assert_int_equal(buf_add(&in, body, k + 7), 0);
-	assert_int_equal(sync_upload_reply(&pack, &in, "https://peer/x", false), 0);
+	assert_int_equal(sync_upload_reply(&pack, &in, "https://peer/x", false, NULL), 0);
 	assert_int_equal(pack.len, 7);
 	buf_release(&in);
 	buf_release(&pack);
+
+	/* a step line names the commit the pack ends at */
+	{
+		git_oid step;
+
+		buf_reset(&in);
+		buf_reset(&pack);
+		n = pkt(body, "NAK\n", 4);
+		n += pkt(body + n, "step " A40 "\n", 46);
+		n += band(body + n, 1, "PACK", 4);
+		memcpy(body + n, "0000", 4);
+		assert_int_equal(buf_add(&in, body, n + 4), 0);
+		assert_int_equal(sync_upload_reply(&pack, &in, "https://peer/x", true, &step), 0);
+		assert_string_equal(git_oid_tostr_s(&step), A40);
+		assert_int_equal(pack.len, 4);
+		/* asked for a step, none named: refused */
+		buf_reset(&in);
+		buf_reset(&pack);
+		n = pkt(body, "NAK\n", 4);
+		n += band(body + n, 1, "PACK", 4);
+		memcpy(body + n, "0000", 4);
+		assert_int_equal(buf_add(&in, body, n + 4), 0);
+		err_clear();
+		assert_int_equal(sync_upload_reply(&pack, &in, "https://peer/x", true, &step),
+				 ERR_NETWORK);
+		assert_non_null(strstr(err_msg(), "did not say which step it sent"));
+		buf_release(&in);
+		buf_release(&pack);
+	}
 
 	reply_bad("", 0, true, ERR_NETWORK, "malformed or truncated pkt-line");
 	reply_bad("HTTP/1.1 200 OK\r\n", 17, true, ERR_NETWORK, "malformed or truncated pkt-line");
@@ -523,6 +634,7 @@ int main(void)
 	    cmocka_unit_test(test_push_report),
 	    cmocka_unit_test_setup_teardown(test_receive_garbage, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_upload_garbage, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_upload_step, setup, teardown),
 	};
 	int rc;
 
