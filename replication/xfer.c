@@ -12,6 +12,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -581,21 +582,124 @@ out:
 /* --- upload-pack ------------------------------------------------------------------- */
 
 /*
+ * The first-parent lines upload-pack walked for steps, by want. A fetch in steps asks
+ * for the same want again and again, each time one step further along: walking the
+ * line anew each time made a step cost the whole remaining line (a second per step at
+ * 20,000 commits). A commit's line is a property of the commit (ids are content), so
+ * the cache holds for any repository. At most LINE_CACHE lines, least recently used out.
+ */
+#define LINE_CACHE 4
+
+static struct line_entry {
+	git_oid want;
+	git_oid *line; /* oldest first, want last; NULL: empty slot */
+	size_t n;
+	git_oid *base; /* the common haves the line was walked from: in want's scope */
+	size_t nbase;
+	unsigned long used;
+} line_cache[LINE_CACHE];
+static unsigned long line_clock;
+static pthread_mutex_t line_mu = PTHREAD_MUTEX_INITIALIZER;
+
+/* Under line_mu: want's cached line, or NULL. */
+static struct line_entry *line_find(const git_oid *want)
+{
+	size_t i;
+
+	for (i = 0; i < LINE_CACHE; i++)
+		if (line_cache[i].line && git_oid_equal(&line_cache[i].want, want)) {
+			line_cache[i].used = ++line_clock;
+			return &line_cache[i];
+		}
+	return NULL;
+}
+
+/* Under line_mu: keep line (taken over) for want, walked from base (copied), in place of
+ * the least recently used. Nothing is kept when the copy fails. */
+static void line_keep(const git_oid *want, git_oid *line, size_t n, const git_oid *base,
+		      size_t nbase)
+{
+	git_oid *b = malloc((nbase ? nbase : 1) * sizeof(*b));
+	size_t i, old = 0;
+
+	if (!b) {
+		free(line);
+		return;
+	}
+	memcpy(b, base, nbase * sizeof(*b));
+	for (i = 1; i < LINE_CACHE; i++)
+		if (line_cache[i].used < line_cache[old].used)
+			old = i;
+	free(line_cache[old].line);
+	free(line_cache[old].base);
+	line_cache[old].want = *want;
+	line_cache[old].line = line;
+	line_cache[old].n = n;
+	line_cache[old].base = b;
+	line_cache[old].nbase = nbase;
+	line_cache[old].used = ++line_clock;
+}
+
+/* 1 when id is on want's cached first-parent line or among the haves it was walked
+ * from (both in the scope want is in), else 0. */
+static int line_holds(const git_oid *want, const git_oid *id)
+{
+	struct line_entry *e;
+	size_t i;
+	int found = 0;
+
+	pthread_mutex_lock(&line_mu);
+	if ((e = line_find(want))) {
+		for (i = 0; i < e->n && !found; i++)
+			found = git_oid_equal(&e->line[i], id);
+		for (i = 0; i < e->nbase && !found; i++)
+			found = git_oid_equal(&e->base[i], id);
+	}
+	pthread_mutex_unlock(&line_mu);
+	return found;
+}
+
+/*
  * The step a client that asked for "caseledger-step=N" gets: the N-th commit of want's
  * first-parent line past what the client has, or want itself when the line is shorter.
+ * From the cached line when a common have is on it (everything before it on the line is
+ * the client's too), else from a walk, which is cached.
  */
 static int upload_step(git_oid *out, git_repository *repo, const git_oid *want,
 		       const git_oid *common, size_t ncommon, size_t step)
 {
+	struct line_entry *e;
 	git_oid *line = NULL;
-	size_t n = 0;
+	size_t n = 0, i, k, from = 0;
+	bool hit = false;
 	int rc;
 
 	git_oid_cpy(out, want);
+	pthread_mutex_lock(&line_mu);
+	if ((e = line_find(want))) {
+		/* the newest common have on the line: the step starts after it */
+		for (i = e->n; i-- > 0 && !hit;)
+			for (k = 0; k < ncommon && !hit; k++)
+				if (git_oid_equal(&e->line[i], &common[k])) {
+					hit = true;
+					from = i + 1;
+				}
+		if (hit && e->n - from > step)
+			git_oid_cpy(out, &e->line[from + step - 1]);
+	}
+	pthread_mutex_unlock(&line_mu);
+	if (hit)
+		return 0;
 	if ((rc = xfer_first_parent_line(&line, &n, repo, want, common, ncommon)) < 0)
 		return rc;
 	if (n > step)
 		git_oid_cpy(out, &line[step - 1]);
+	if (n > step) {
+		pthread_mutex_lock(&line_mu);
+		line_keep(want, line, n, common, ncommon); /* more steps will come */
+		pthread_mutex_unlock(&line_mu);
+		line = NULL;
+	}
 	free(line);
 	return 0;
 }
@@ -639,6 +743,9 @@ static int have_in_scope(git_repository *repo, const git_oid *id, const struct r
 
 	if (ntips == 0)
 		return 0;
+	for (i = 0; i < ntips; i++) /* a head itself: no walk (a have is often one) */
+		if (git_oid_equal(&tips[i].id, id))
+			return 1;
 	if (!*ids) {
 		if (!(*ids = malloc(ntips * sizeof(**ids))))
 			return err_set(ERR_NOMEM, "out of memory");
@@ -744,8 +851,11 @@ int xfer_upload_pack(struct buf *out, struct ledger *l, const char *client, cons
 		}
 		git_commit_free(c);
 		/* answer only for commits of branches the client may read: an ACK for any
-		 * commit would confirm another office's commit ids */
-		if ((k = have_in_scope(l->repo, &id, tips, ntips, &scope_ids)) < 0) {
+		 * commit would confirm another office's commit ids (a have on the cached line
+		 * of the one want, a branch head in scope, is in scope) */
+		if (nwants == 1 && line_holds(&wants[0], &id))
+			k = 1;
+		else if ((k = have_in_scope(l->repo, &id, tips, ntips, &scope_ids)) < 0) {
 			rc = k;
 			goto out;
 		}
