@@ -764,8 +764,8 @@ static int push_http(struct ledger *l, const struct sync_peer *p, const char *br
 		     const char *ref, const git_oid *head)
 {
 	struct http_url u;
-	git_oid old, *hide = NULL, *tips = NULL;
-	size_t nhide = 0, ntips = 0, i = 0, max, step = step_size(p, &max);
+	git_oid old, *hide = NULL, *tips = NULL, *g;
+	size_t nhide = 0, ntips = 0, i, nok = 0, max, step = step_size(p, &max);
 	char caps[512];
 	int rc;
 
@@ -777,10 +777,14 @@ static int push_http(struct ledger *l, const struct sync_peer *p, const char *br
 		goto out; /* the peer has it */
 	if ((rc = push_steps(&tips, &ntips, l->repo, head, &old, hide, nhide, step)) < 0)
 		goto out;
+	/* one more slot: the last step the peer took (the earlier ones are its ancestors) */
+	if (!(g = realloc(hide, (nhide + 1) * sizeof(*g)))) {
+		rc = err_set(ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	hide = g;
 	for (i = 0; i < ntips; i++) {
-		git_oid *g;
-
-		rc = push_one(l, p, &u, branch, ref, &old, &tips[i], hide, nhide);
+		rc = push_one(l, p, &u, branch, ref, &old, &tips[i], hide, nhide + (nok > 0));
 		if (rc == ERR_DENIED && i + 1 < ntips) {
 			/* a step the head would not be refused for (its tip signed by a key
 			 * expired since): the rest goes in one request, which the peer
@@ -790,22 +794,13 @@ static int push_http(struct ledger *l, const struct sync_peer *p, const char *br
 			continue;
 		}
 		if (rc < 0)
-			goto out;
-		old = tips[i];
-		track_move(l, p, branch, &old);
-		if (i + 1 == ntips)
 			break;
-		/* the peer has this step now: the next pack leaves it out */
-		if (!(g = realloc(hide, (nhide + 1) * sizeof(*g)))) {
-			rc = err_set(ERR_NOMEM, "out of memory");
-			goto out;
-		}
-		hide = g;
-		hide[nhide++] = old;
+		old = hide[nhide] = tips[i];
+		nok++;
+		track_move(l, p, branch, &old);
 	}
+	step_adapt(p, step, max, rc, nok);
 out:
-	if (tips)
-		step_adapt(p, step, max, rc, i);
 	free(tips);
 	free(hide);
 	return rc;
