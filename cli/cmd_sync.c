@@ -30,6 +30,7 @@ struct sync_conf {
 	char *parent_office; /* the parent's office code, or NULL: any office above ours */
 	unsigned timeout;
 	unsigned step; /* commits per push request; 0: SYNC_STEP */
+	bool plain;    /* sync_packs = plain */
 };
 
 static void sync_conf_release(struct sync_conf *c)
@@ -78,6 +79,11 @@ static int conf_entry(void *payload, const char *section, const char *name, cons
 		c->timeout = (unsigned)strtoul(value, NULL, 10);
 	if (strcmp(name, "sync_step") == 0 && !c->step)
 		c->step = (unsigned)strtoul(value, NULL, 10);
+	if (strcmp(name, "sync_packs") == 0) {
+		if (strcmp(value, "plain") != 0 && strcmp(value, "slim") != 0)
+			return 0;
+		c->plain = strcmp(value, "plain") == 0;
+	}
 	return 1;
 }
 
@@ -169,7 +175,7 @@ static int sync_here(json_t **out, struct cmd_ctx *ctx, struct sync_conf *c, boo
 		struct sync_peer peer = {c->parent, c->parent_name ? c->parent_name : "parent",
 					 NULL,	    NULL,
 					 NULL,	    c->step,
-					 NULL};
+					 NULL,	    c->plain};
 
 		h.peer = &peer;
 		if ((rc = ledger_open(&l, c->ledger)) < 0)

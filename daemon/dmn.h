@@ -46,6 +46,7 @@ struct dmn_config {
 					      its size (and at least 1 MiB) */
 	unsigned max_objects;		   /* objects in one push's pack */
 	unsigned sync_step;		   /* commits per push request (sync_peer.step) */
+	bool sync_plain;		   /* sync_packs = plain (sync_peer.plain) */
 	unsigned max_connections;	   /* open connections in all */
 	unsigned max_per_address;	   /* open connections from one address */
 	unsigned handshake_timeout;	   /* seconds to finish the TLS handshake */

@@ -96,6 +96,10 @@ static int entry(void *payload, const char *section, const char *name, const cha
 		return set_uint(&c->max_inflate_ratio, value, 100000) && c->max_inflate_ratio > 0;
 	if (strcmp(name, "sync_step") == 0)
 		return set_uint(&c->sync_step, value, 10000000) && c->sync_step > 0;
+	if (strcmp(name, "sync_packs") == 0) {
+		c->sync_plain = strcmp(value, "plain") == 0;
+		return c->sync_plain || strcmp(value, "slim") == 0;
+	}
 	if (strcmp(name, "max_objects") == 0)
 		return set_uint(&c->max_objects, value, 100000000) && c->max_objects > 0;
 	if (strcmp(name, "max_connections") == 0)

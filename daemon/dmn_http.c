@@ -203,6 +203,8 @@ static void on_accept(struct evconnlistener *lev, evutil_socket_t fd, struct soc
 		h->conns->prev = c;
 	h->conns = c;
 	h->nconns++;
+	addr_text(a, &c->addr);
+	dmn_log(DMN_LOG_DEBUG, "connection from %s (%zu open)", a, h->nconns);
 	if ((c->handshake = evtimer_new(h->d->base, handshake_late, c)))
 		evtimer_add(c->handshake, &tv);
 	h->accepting = c;

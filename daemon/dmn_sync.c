@@ -60,6 +60,7 @@ struct round_cfg {
 	char *parent_office; /* or NULL: any office above ours */
 	unsigned timeout;
 	unsigned step; /* commits per push request */
+	bool plain;    /* sync_packs = plain */
 };
 
 static void round_cfg_release(struct round_cfg *c)
@@ -174,6 +175,7 @@ static json_t *run_round(struct dmn_sync *s)
 	c.parent_office = dup_or_null(s->d->cfg.parent_office);
 	c.timeout = s->d->cfg.timeout;
 	c.step = s->d->cfg.sync_step;
+	c.plain = s->d->cfg.sync_plain;
 	pthread_mutex_unlock(&s->d->cfg_mu);
 	iso_now(when);
 	if (!c.parent) {
@@ -183,8 +185,8 @@ static json_t *run_round(struct dmn_sync *s)
 	{
 		struct tls_client_config tc = {c.cert,	  c.key,	   c.ca,	c.timeout,
 					       c.timeout, c.parent_office, s->d->office};
-		struct sync_peer peer = {c.parent, c.parent_name, NULL,	       NULL,
-					 NULL,	   c.step,	  &s->step_now};
+		struct sync_peer peer = {c.parent, c.parent_name, NULL,		NULL,
+					 NULL,	   c.step,	  &s->step_now, c.plain};
 		struct round rd = {s, &peer, when, list};
 
 		if ((rc = tls_client_register(&tc)) < 0 || (rc = ledger_open(&l, c.ledger)) < 0)

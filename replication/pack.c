@@ -12,6 +12,7 @@
 #include "buf.h"
 #include "err.h"
 #include "oidmap.h"
+#include "slim.h"
 #include "xfer.h"
 
 /* Pack entry types (git's numbering, also git_object_t's). */
@@ -54,7 +55,7 @@ struct pack_writer {
 
 /* --- the delta ---------------------------------------------------------------------- */
 
-static int put_varint(struct buf *b, size_t v)
+int pack_put_varint(struct buf *b, size_t v)
 {
 	unsigned char c[10];
 	size_t n = 0;
@@ -127,15 +128,7 @@ static int delta_ends(struct buf *out, const unsigned char *src, size_t srclen,
 	return delta_copy(out, srclen - suf, suf);
 }
 
-/* One entry of a raw tree: "<mode> <name>\0<20-byte id>". */
-struct tree_ent {
-	size_t off, len;	   /* its bytes */
-	const unsigned char *name; /* not NUL-terminated */
-	size_t nlen;
-	bool tree; /* a subtree: sorts as if its name ended in '/' */
-};
-
-static bool tree_ent_at(struct tree_ent *e, const unsigned char *b, size_t n, size_t off)
+bool pack_tree_ent_at(struct pack_tree_ent *e, const unsigned char *b, size_t n, size_t off)
 {
 	const unsigned char *sp = memchr(b + off, ' ', n - off), *nul;
 
@@ -150,17 +143,22 @@ static bool tree_ent_at(struct tree_ent *e, const unsigned char *b, size_t n, si
 	return true;
 }
 
-/* git's tree order. */
-static int tree_ent_cmp(const struct tree_ent *a, const struct tree_ent *b)
+int pack_tree_ent_cmp(const struct pack_tree_ent *a, const struct pack_tree_ent *b)
 {
-	size_t n = a->nlen < b->nlen ? a->nlen : b->nlen;
-	int c = memcmp(a->name, b->name, n);
+	return pack_name_cmp(a->name, a->nlen, a->tree, b->name, b->nlen, b->tree);
+}
+
+int pack_name_cmp(const unsigned char *a, size_t alen, bool atree, const unsigned char *b,
+		  size_t blen, bool btree)
+{
+	size_t n = alen < blen ? alen : blen;
+	int c = memcmp(a, b, n);
 	unsigned ca, cb;
 
 	if (c)
 		return c;
-	ca = a->nlen > n ? a->name[n] : a->tree ? '/' : 0;
-	cb = b->nlen > n ? b->name[n] : b->tree ? '/' : 0;
+	ca = alen > n ? a[n] : atree ? '/' : 0;
+	cb = blen > n ? b[n] : btree ? '/' : 0;
 	return (int)ca - (int)cb;
 }
 
@@ -197,15 +195,15 @@ static int delta_trees(bool *ok, struct buf *out, const unsigned char *src, size
 
 	*ok = false;
 	while (dof < dstlen) {
-		struct tree_ent d, s;
+		struct pack_tree_ent d, s;
 		int c = 1;
 
-		if (!tree_ent_at(&d, dst, dstlen, dof))
+		if (!pack_tree_ent_at(&d, dst, dstlen, dof))
 			return 0;
 		while (so < srclen) {
-			if (!tree_ent_at(&s, src, srclen, so))
+			if (!pack_tree_ent_at(&s, src, srclen, so))
 				return 0;
-			if ((c = tree_ent_cmp(&s, &d)) >= 0)
+			if ((c = pack_tree_ent_cmp(&s, &d)) >= 0)
 				break;
 			so += s.len; /* removed */
 		}
@@ -246,7 +244,7 @@ int pack_delta(struct buf *out, git_object_t type, const unsigned char *src, siz
 
 	if (srclen > UINT32_MAX || dstlen > UINT32_MAX)
 		return err_set(ERR_INVALID, "object of more than 4 GiB");
-	if (put_varint(out, srclen) < 0 || put_varint(out, dstlen) < 0)
+	if (pack_put_varint(out, srclen) < 0 || pack_put_varint(out, dstlen) < 0)
 		return err_set(ERR_NOMEM, "out of memory");
 	if (type == GIT_OBJECT_TREE) {
 		size_t ops = out->len;
@@ -494,6 +492,8 @@ int pack_write(struct pack_stats *stats, git_repository *repo, const git_oid *ti
 	size_t i;
 	int rc;
 
+	if (flags & PACK_SLIM)
+		return slim_write(stats, repo, tips, ntips, hide, nhide, sink, payload);
 	if ((rc = writer_init(&w, repo, flags, sink, payload)) < 0 ||
 	    (rc = xfer_walk_objects(repo, tips, ntips, hide, nhide, XFER_WALK_RAW, list_cb,
 				    &list)) != 0)

@@ -17,11 +17,15 @@
 #ifndef CASELEDGER_PACK_H
 #define CASELEDGER_PACK_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include <git2.h>
 
+struct buf;
+
 #define PACK_THIN      1u /* bases may be objects the receiver has */
+#define PACK_SLIM      2u /* a slim pack (slim.h) instead: the receiver asked for one */
 #define PACK_MAX_DEPTH 16
 
 /* Receives the pack in pieces, in order; non-zero stops the writing and is returned. */
@@ -36,7 +40,8 @@ struct pack_stats {
 
 /*
  * Write a pack of the objects reachable from tips and not from hide (commits the receiver
- * has) to sink: the same objects as xfer_walk_objects, in its order. flags: PACK_THIN.
+ * has) to sink: the same objects as xfer_walk_objects, in its order. flags: PACK_THIN;
+ * PACK_SLIM writes slim_write's form instead.
  * stats, if not NULL, gets what was written. Errors: ERR_INVALID for a missing or bad
  * object, ERR_IO, ERR_NOMEM, or the sink's.
  */
@@ -55,6 +60,9 @@ int pack_write(struct pack_stats *stats, git_repository *repo, const git_oid *ti
 int pack_index(struct pack_stats *stats, const char *dir, const void *data, size_t len,
 	       git_odb *odb);
 
+/* Append v as a little-endian base-128 varint (git's delta header form). ERR_NOMEM. */
+int pack_put_varint(struct buf *b, size_t v);
+
 /* The header of a pack entry (type, inflated size) into out; returns its length. */
 #define PACK_HEADER_MAX 16
 size_t pack_entry_header(unsigned char out[PACK_HEADER_MAX], int type, size_t size);
@@ -64,8 +72,30 @@ size_t pack_entry_header(unsigned char out[PACK_HEADER_MAX], int type, size_t si
  * entry (unchanged entries copied, changed and new ones inserted), anything else by its
  * common prefix and suffix (copied) and the middle (inserted).
  */
-struct buf;
 int pack_delta(struct buf *out, git_object_t type, const unsigned char *src, size_t srclen,
 	       const unsigned char *dst, size_t dstlen);
+
+/*
+ * Apply a git delta (d, dlen) to base: out = the object it makes. ERR_INVALID for a
+ * malformed delta, a base of the wrong size or a result over 16 MiB.
+ */
+int pack_delta_apply(struct buf *out, const unsigned char *base, size_t blen,
+		     const unsigned char *d, size_t dlen);
+
+/* One entry of a raw tree: "<mode> <name>\0<20-byte id>". */
+struct pack_tree_ent {
+	size_t off, len;	   /* its bytes */
+	const unsigned char *name; /* not NUL-terminated */
+	size_t nlen;
+	bool tree; /* a subtree: sorts as if its name ended in '/' */
+};
+
+/* Parse the entry of tree b (n bytes) at off into e; false when malformed. */
+bool pack_tree_ent_at(struct pack_tree_ent *e, const unsigned char *b, size_t n, size_t off);
+
+/* git's tree order: names compared bytewise, a subtree's as if it ended in '/'. */
+int pack_tree_ent_cmp(const struct pack_tree_ent *a, const struct pack_tree_ent *b);
+int pack_name_cmp(const unsigned char *a, size_t alen, bool atree, const unsigned char *b,
+		  size_t blen, bool btree);
 
 #endif

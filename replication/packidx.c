@@ -173,9 +173,8 @@ static int varint(size_t *out, const unsigned char **p, const unsigned char *end
 	return 0;
 }
 
-/* out = delta applied to base. */
-static int delta_apply(struct buf *out, const unsigned char *base, size_t blen,
-		       const unsigned char *d, size_t dlen)
+int pack_delta_apply(struct buf *out, const unsigned char *base, size_t blen,
+		     const unsigned char *d, size_t dlen)
 {
 	const unsigned char *p = d, *end = d + dlen;
 	size_t src, dst;
@@ -400,8 +399,8 @@ static int apply(struct indexer *ix, size_t i, const struct buf *delta, struct c
 			       ix->applied - 1, ix->n);
 	c = cache_slot(ix, base);
 
-	if ((rc = delta_apply(&c->data, (const unsigned char *)base->data.ptr, base->data.len,
-			      (const unsigned char *)delta->ptr, delta->len)) < 0 ||
+	if ((rc = pack_delta_apply(&c->data, (const unsigned char *)base->data.ptr, base->data.len,
+				   (const unsigned char *)delta->ptr, delta->len)) < 0 ||
 	    (rc = settle(ix, i, c, base->type)) < 0)
 		return rc;
 	*out = c;

@@ -21,6 +21,7 @@
 #include "merge.h"
 #include "office.h"
 #include "pack.h"
+#include "slim.h"
 #include "record.h"
 #include "sync.h"
 #include "tls.h"
@@ -74,8 +75,11 @@ int sync_round(size_t *nfailed, struct ledger *l, const struct sync_peer *p, syn
 	int rc;
 
 	*nfailed = 0;
-	if ((rc = sync_branches(&names, &n, l, p)) < 0)
-		return sync_round_down(nfailed, l, p, each, payload);
+	if ((rc = sync_branches(&names, &n, l, p)) < 0) {
+		rc = sync_round_down(nfailed, l, p, each, payload);
+		sync_http_close();
+		return rc;
+	}
 	for (i = 0; i < n; i++) {
 		struct sync_branch_result r;
 
@@ -88,6 +92,7 @@ int sync_round(size_t *nfailed, struct ledger *l, const struct sync_peer *p, syn
 			each(names[i], &r, i, n, payload);
 	}
 	sync_branches_free(names, n);
+	sync_http_close();
 	return 0;
 }
 
@@ -378,9 +383,68 @@ fail:
 }
 
 /*
- * One HTTP/1.1 request on a new TLS connection (Connection: close): *body gets the
- * response body of a 200 answer (caller releases it); any other status is an error
- * carrying the server's message.
+ * The connection kept open between the requests of a round (HTTP/1.1 keep-alive): a
+ * round's requests (per branch an advertisement and a request per step, both ways)
+ * share one TLS handshake instead of one each. One per thread; sync_round closes it when
+ * it ends (sync_http_close), so no round inherits another's certificates or peer.
+ */
+static _Thread_local struct {
+	git_stream *st;
+	char host[256], port[16];
+} kept;
+
+static void stream_drop(git_stream **st)
+{
+	if (*st) {
+		(*st)->close(*st);
+		(*st)->free(*st);
+		*st = NULL;
+	}
+}
+
+void sync_http_close(void)
+{
+	stream_drop(&kept.st);
+}
+
+/* Whether a whole answer (response_complete) lets its connection carry another request. */
+static bool response_keeps(const struct buf *resp)
+{
+	const char *hend = strstr(resp->ptr, "\r\n\r\n"), *p;
+
+	if (!hend || strncmp(resp->ptr, "HTTP/1.1 ", 9) != 0)
+		return false;
+	for (p = strstr(resp->ptr, "\r\n") + 2; p < hend; p = strstr(p, "\r\n") + 2)
+		if (strncasecmp(p, "Connection:", 11) == 0 &&
+		    strncasecmp(p + 11 + strspn(p + 11, " \t"), "close", 5) == 0)
+			return false;
+	return true;
+}
+
+/* Send req (and data, len) on *st, and read the whole answer into resp. */
+static int exchange(struct buf *resp, git_stream *st, const struct buf *req, const void *data,
+		    size_t len, const char *url)
+{
+	char tmp[16384];
+	ssize_t n = 0;
+	int rc;
+
+	if (st->write(st, req->ptr, req->len, 0) < 0 || (len && st->write(st, data, len, 0) < 0))
+		return err_git(ERR_NETWORK, "cannot send to '%s'", url);
+	/* read until the body is complete (the server may close without close_notify) */
+	while (!response_complete(resp) && (n = st->read(st, tmp, sizeof(tmp))) > 0)
+		if ((rc = buf_add(resp, tmp, (size_t)n)) < 0)
+			return err_prefix("the answer of '%s'", url);
+	if (n < 0)
+		return err_git(ERR_NETWORK, "cannot read the answer of '%s'", url);
+	return 0;
+}
+
+/*
+ * One request to the peer at u (url names it in messages): the answer's body into body
+ * (at most max bytes). On the round's kept connection when it goes to the same peer; a
+ * kept connection the peer (or the link) closed meanwhile is replaced by a new one once,
+ * when nothing of the answer came, for any request but a push.
  */
 static int http_request(struct buf *body, size_t max, const struct http_url *u, const char *url,
 			const char *method, const char *target, const char *ctype, const void *data,
@@ -388,8 +452,9 @@ static int http_request(struct buf *body, size_t max, const struct http_url *u, 
 {
 	git_stream *st = NULL;
 	struct buf req, resp;
-	char tmp[16384];
-	ssize_t n = 0;
+	/* a push may have landed when its answer was lost: not sent twice (the next round
+	 * asks the peer where its branch is); a read is */
+	bool reused, retry = strcmp(target, "/git-receive-pack") != 0;
 	int rc;
 
 	buf_init(&req, 0);
@@ -397,35 +462,45 @@ static int http_request(struct buf *body, size_t max, const struct http_url *u, 
 	buf_init(body, 0);
 	rc = buf_printf(&req,
 			"%s %s%s HTTP/1.1\r\nHost: %s:%s\r\nUser-Agent: git/2.0 (%s)\r\n"
-			"Accept: */*\r\nConnection: close\r\nPragma: no-cache\r\n",
+			"Accept: */*\r\nPragma: no-cache\r\n",
 			method, u->path, target, u->host, u->port, XFER_AGENT);
 	if (rc == 0 && ctype) /* application/x-git-<service>-request */
 		rc = buf_printf(
 		    &req, "Content-Type: %s\r\nAccept: %.*s-result\r\nContent-Length: %zu\r\n",
 		    ctype, (int)(strlen(ctype) - strlen("-request")), ctype, len);
-	if (rc < 0 || (rc = buf_adds(&req, "\r\n")) < 0 ||
-	    (rc = tls_client_open(&st, u->host, u->port)) < 0)
+	if (rc < 0 || (rc = buf_adds(&req, "\r\n")) < 0)
 		goto out;
-	if (st->write(st, req.ptr, req.len, 0) < 0 || (len && st->write(st, data, len, 0) < 0)) {
-		rc = err_git(ERR_NETWORK, "cannot send to '%s'", url);
-		goto out;
-	}
-	/* read until the body is complete (the server may close without close_notify) */
-	while (!response_complete(&resp) && (n = st->read(st, tmp, sizeof(tmp))) > 0)
-		if ((rc = buf_add(&resp, tmp, (size_t)n)) < 0) {
-			err_prefix("the answer of '%s'", url);
-			goto out;
+	for (;;) {
+		reused =
+		    kept.st && strcmp(kept.host, u->host) == 0 && strcmp(kept.port, u->port) == 0;
+		if (reused) {
+			st = kept.st;
+			kept.st = NULL;
+		} else {
+			sync_http_close();
+			if ((rc = tls_client_open(&st, u->host, u->port)) < 0)
+				goto out;
 		}
-	if (n < 0) {
-		rc = err_git(ERR_NETWORK, "cannot read the answer of '%s'", url);
+		buf_reset(&resp);
+		rc = exchange(&resp, st, &req, data, len, url);
+		if (reused && retry && resp.len == 0 && (rc < 0 || !response_complete(&resp))) {
+			stream_drop(&st); /* closed while kept: once more, on a new connection */
+			err_clear();
+			git_error_clear();
+			continue;
+		}
+		break;
+	}
+	if (rc < 0 || (rc = sync_http_response(body, &resp, url)) < 0)
 		goto out;
+	if (response_complete(&resp) && response_keeps(&resp)) {
+		snprintf(kept.host, sizeof(kept.host), "%s", u->host);
+		snprintf(kept.port, sizeof(kept.port), "%s", u->port);
+		kept.st = st;
+		st = NULL;
 	}
-	rc = sync_http_response(body, &resp, url);
 out:
-	if (st) {
-		st->close(st);
-		st->free(st);
-	}
+	stream_drop(&st);
 	if (rc < 0)
 		buf_release(body);
 	buf_release(&req);
@@ -477,58 +552,84 @@ static int pkt_append(struct buf *b, const char *s, size_t n)
 	return buf_add(b, hex, 4) < 0 ? -1 : buf_add(b, s, n);
 }
 
-int sync_parse_advert(git_oid *old, git_oid **hide, size_t *nhide, char caps[512], git_odb *odb,
-		      const struct buf *b, const char *url, const char *service, const char *ref)
+/* Called by advert_walk for each ref the advertisement names (name: nlen bytes). */
+typedef int (*advert_fn)(const git_oid *id, const char *name, size_t nlen, void *payload);
+
+/* Check an advertisement for service (b: the body) and call fn for each ref it names. */
+static int advert_walk(const struct buf *b, const char *url, const char *service, char caps[512],
+		       advert_fn fn, void *payload)
 {
 	char want[64];
 	const char *line;
-	size_t pos = 0, n, cap = 0;
-	git_oid id, *g;
+	size_t pos = 0, n;
+	git_oid id;
+	int rc;
+
+	caps[0] = '\0';
+	if ((rc = pkt_next(b, &pos, &line, &n, url)) < 0)
+		return rc;
+	snprintf(want, sizeof(want), "# service=%s", service);
+	if (!line || n != strlen(want) || strncmp(line, want, n) != 0)
+		return err_set(ERR_NETWORK, "'%s' does not serve %s", url, service);
+	if ((rc = pkt_next(b, &pos, &line, &n, url)) < 0)
+		return rc;
+	while (pos < b->len && (rc = pkt_next(b, &pos, &line, &n, url)) == 0 && line) {
+		const char *name = line + 41, *nul = memchr(line, '\0', n);
+
+		if (n < 42 || line[40] != ' ' || git_oid_fromstrn(&id, line, 40) < 0 ||
+		    (nul && nul < name)) {
+			git_error_clear();
+			return err_set(ERR_NETWORK, "'%s' sent a malformed ref line", url);
+		}
+		if (nul && !caps[0])
+			snprintf(caps, 512, "%.*s", (int)(line + n - nul - 1), nul + 1);
+		if (git_oid_is_zero(&id))
+			continue; /* "capabilities^{}": no refs */
+		if ((rc = fn(&id, name, (size_t)((nul ? nul : line + n) - name), payload)) < 0)
+			return rc;
+	}
+	return rc;
+}
+
+struct advert_find {
+	git_oid *old;
+	git_oid **hide;
+	size_t *nhide, cap;
+	git_odb *odb;
+	const char *ref;
+};
+
+static int advert_find_cb(const git_oid *id, const char *name, size_t nlen, void *payload)
+{
+	struct advert_find *f = payload;
+	git_oid *g;
+
+	if (nlen == strlen(f->ref) && memcmp(name, f->ref, nlen) == 0)
+		git_oid_cpy(f->old, id);
+	if (!f->hide || !f->odb || !git_odb_exists(f->odb, id))
+		return 0;
+	if (*f->nhide == f->cap) {
+		f->cap = f->cap ? f->cap * 2 : 16;
+		if (!(g = realloc(*f->hide, f->cap * sizeof(*g))))
+			return err_set(ERR_NOMEM, "out of memory");
+		*f->hide = g;
+	}
+	git_oid_cpy(&(*f->hide)[(*f->nhide)++], id);
+	return 0;
+}
+
+int sync_parse_advert(git_oid *old, git_oid **hide, size_t *nhide, char caps[512], git_odb *odb,
+		      const struct buf *b, const char *url, const char *service, const char *ref)
+{
+	struct advert_find f = {old, hide, nhide, 0, odb, ref};
 	int rc;
 
 	if (hide) {
 		*hide = NULL;
 		*nhide = 0;
 	}
-	caps[0] = '\0';
 	memset(old, 0, sizeof(*old));
-	if ((rc = pkt_next(b, &pos, &line, &n, url)) < 0)
-		goto out;
-	snprintf(want, sizeof(want), "# service=%s", service);
-	if (!line || n != strlen(want) || strncmp(line, want, n) != 0) {
-		rc = err_set(ERR_NETWORK, "'%s' does not serve %s", url, service);
-		goto out;
-	}
-	if ((rc = pkt_next(b, &pos, &line, &n, url)) < 0)
-		goto out;
-	while (pos < b->len && (rc = pkt_next(b, &pos, &line, &n, url)) == 0 && line) {
-		const char *name = line + 41, *nul = memchr(line, '\0', n);
-		size_t nlen;
-		if (n < 42 || line[40] != ' ' || git_oid_fromstrn(&id, line, 40) < 0 ||
-		    (nul && nul < name)) {
-			rc = err_set(ERR_NETWORK, "'%s' sent a malformed ref line", url);
-			goto out;
-		}
-		nlen = (size_t)((nul ? nul : line + n) - name);
-		if (nul && !caps[0])
-			snprintf(caps, 512, "%.*s", (int)(line + n - nul - 1), nul + 1);
-		if (git_oid_is_zero(&id))
-			continue; /* "capabilities^{}": no refs */
-		if (nlen == strlen(ref) && memcmp(name, ref, nlen) == 0)
-			git_oid_cpy(old, &id);
-		if (!hide || !odb || !git_odb_exists(odb, &id))
-			continue;
-		if (*nhide == cap) {
-			cap = cap ? cap * 2 : 16;
-			if (!(g = realloc(*hide, cap * sizeof(*g)))) {
-				rc = err_set(ERR_NOMEM, "out of memory");
-				goto out;
-			}
-			*hide = g;
-		}
-		git_oid_cpy(&(*hide)[(*nhide)++], &id);
-	}
-out:
+	rc = advert_walk(b, url, service, caps, advert_find_cb, &f);
 	git_error_clear();
 	if (rc < 0 && hide) {
 		free(*hide);
@@ -721,10 +822,22 @@ static void step_adapt(const struct sync_peer *p, size_t step, size_t max, int r
 		*p->step_now = step;
 }
 
+/* Whether the peer advertised capability name. */
+static bool has_cap(const char *caps, const char *name)
+{
+	size_t n = strlen(name);
+	const char *p;
+
+	for (p = caps; (p = strstr(p, name)); p += n)
+		if ((p == caps || p[-1] == ' ') && (p[n] == '\0' || p[n] == ' ' || p[n] == '='))
+			return true;
+	return false;
+}
+
 /* One receive-pack request: ref at the peer from old to tip, hide being what it has. */
 static int push_one(struct ledger *l, const struct sync_peer *p, const struct http_url *u,
 		    const char *branch, const char *ref, const git_oid *old, const git_oid *tip,
-		    const git_oid *hide, size_t nhide)
+		    const git_oid *hide, size_t nhide, bool slim)
 {
 	struct buf body, reply;
 	char line[400], ho[GIT_OID_HEXSZ + 1], hn[GIT_OID_HEXSZ + 1];
@@ -734,15 +847,16 @@ static int push_one(struct ledger *l, const struct sync_peer *p, const struct ht
 	buf_init(&reply, 0);
 	git_oid_tostr(ho, sizeof(ho), old);
 	git_oid_tostr(hn, sizeof(hn), tip);
-	k = snprintf(line, sizeof(line), "%s %s %s%creport-status ofs-delta agent=%s\n", ho, hn,
-		     ref, '\0', XFER_AGENT);
+	k = snprintf(line, sizeof(line), "%s %s %s%creport-status ofs-delta%s agent=%s\n", ho, hn,
+		     ref, '\0', slim ? " " SLIM_CAP : "", XFER_AGENT);
 	if (pkt_append(&body, line, (size_t)k) < 0 || buf_add(&body, "0000", 4) < 0) {
 		rc = err_set(ERR_NOMEM, "out of memory");
 		goto out;
 	}
 	/* thin: receive-pack fixes thin packs (git's always has; ours reads bases from the
 	 * ledger), and the bases are in the commits the peer advertised */
-	if ((rc = pack_write(NULL, l->repo, tip, 1, hide, nhide, PACK_THIN, body_sink, &body)) < 0)
+	if ((rc = pack_write(NULL, l->repo, tip, 1, hide, nhide, PACK_THIN | (slim ? PACK_SLIM : 0),
+			     body_sink, &body)) < 0)
 		goto out;
 	if ((rc = http_request(&reply, PUSH_REPLY_MAX, u, p->url, "POST", "/git-receive-pack",
 			       "application/x-git-receive-pack-request", body.ptr, body.len)) < 0)
@@ -784,7 +898,8 @@ static int push_http(struct ledger *l, const struct sync_peer *p, const char *br
 	}
 	hide = g;
 	for (i = 0; i < ntips; i++) {
-		rc = push_one(l, p, &u, branch, ref, &old, &tips[i], hide, nhide + (nok > 0));
+		rc = push_one(l, p, &u, branch, ref, &old, &tips[i], hide, nhide + (nok > 0),
+			      !p->plain && has_cap(caps, SLIM_CAP));
 		if (rc == ERR_DENIED && i + 1 < ntips) {
 			/* a step the head would not be refused for (its tip signed by a key
 			 * expired since): the rest goes in one request, which the peer
@@ -810,21 +925,10 @@ out:
 
 #define FETCH_REPLY_MAX ((size_t)512 << 20) /* largest upload-pack answer read */
 
-static bool has_cap(const char *caps, const char *name)
-{
-	size_t n = strlen(name);
-	const char *p;
-
-	for (p = caps; (p = strstr(p, name)); p += n)
-		if ((p == caps || p[-1] == ' ') && (p[n] == '\0' || p[n] == ' ' || p[n] == '='))
-			return true;
-	return false;
-}
-
 /* The upload-pack request: one want, every head we have, done; step > 0: asks for a
  * step of that many commits (XFER_STEP_CAP) when the peer offers it. */
 static int fetch_request(struct buf *req, git_repository *repo, const git_oid *want,
-			 const char *caps, size_t step)
+			 const char *caps, size_t step, bool slim)
 {
 	git_oid *have = NULL;
 	size_t nhave = 0, i;
@@ -836,9 +940,10 @@ static int fetch_request(struct buf *req, git_repository *repo, const git_oid *w
 	git_oid_tostr(hex, sizeof(hex), want);
 	if (step)
 		snprintf(st, sizeof(st), " %s=%zu", XFER_STEP_CAP, step);
-	k = snprintf(line, sizeof(line), "want %s%s%s%s ofs-delta agent=%s\n", hex,
+	k = snprintf(line, sizeof(line), "want %s%s%s%s%s ofs-delta agent=%s\n", hex,
 		     has_cap(caps, "side-band-64k") ? " side-band-64k no-progress" : "",
-		     has_cap(caps, "thin-pack") ? " thin-pack" : "", st, XFER_AGENT);
+		     has_cap(caps, "thin-pack") ? " thin-pack" : "", st, slim ? " " SLIM_CAP : "",
+		     XFER_AGENT);
 	rc = pkt_append(req, line, (size_t)k) < 0 || buf_add(req, "0000", 4) < 0;
 	for (i = 0; rc == 0 && i < nhave; i++) {
 		git_oid_tostr(hex, sizeof(hex), &have[i]);
@@ -907,9 +1012,10 @@ static int fetch_http(git_oid *head, git_oid *tip, bool *asked, struct ledger *l
 		      const struct sync_peer *p, const char *branch, const char *ref, size_t step)
 {
 	struct http_url u;
-	struct buf req = BUF_INIT, reply = BUF_INIT, pack = BUF_INIT;
+	struct buf req = BUF_INIT, reply = BUF_INIT, pack = BUF_INIT, made = BUF_INIT;
 	git_odb *odb = NULL;
 	char caps[512], dir[4200];
+	bool slim;
 	int rc;
 
 	memset(head, 0, sizeof(*head));
@@ -931,13 +1037,24 @@ static int fetch_http(git_oid *head, git_oid *tip, bool *asked, struct ledger *l
 		goto out; /* nothing new: we pushed it, or fetched it before */
 	if (!has_cap(caps, XFER_STEP_CAP))
 		step = 0;
+	slim = !p->plain && has_cap(caps, SLIM_CAP);
 	*asked = true;
-	if ((rc = fetch_request(&req, l->repo, head, caps, step)) < 0 ||
+	if ((rc = fetch_request(&req, l->repo, head, caps, step, slim)) < 0 ||
 	    (rc = http_request(&reply, FETCH_REPLY_MAX, &u, p->url, "POST", "/git-upload-pack",
 			       "application/x-git-upload-pack-request", req.ptr, req.len)) < 0 ||
 	    (rc = sync_upload_reply(&pack, &reply, p->url, has_cap(caps, "side-band-64k"),
 				    step ? tip : NULL)) < 0)
 		goto out;
+	if (slim && slim_is(pack.ptr, pack.len)) {
+		if ((rc = slim_to_pack(&made, NULL, pack.ptr, pack.len, odb, FETCH_REPLY_MAX)) <
+		    0) {
+			err_prefix("branch '%s' from '%s'", branch, p->url);
+			goto out;
+		}
+		buf_release(&pack);
+		pack = made;
+		buf_init(&made, 0);
+	}
 	snprintf(dir, sizeof(dir), "%s/objects/pack", l->dir);
 	if ((rc = pack_index(NULL, dir, pack.ptr, pack.len, odb)) < 0) {
 		err_prefix("branch '%s' from '%s'", branch, p->url);
@@ -952,6 +1069,7 @@ out:
 	buf_release(&req);
 	buf_release(&reply);
 	buf_release(&pack);
+	buf_release(&made);
 	return rc;
 }
 
@@ -1127,6 +1245,53 @@ static int list_add(char ***list, size_t *n, size_t *cap, const char *s)
 	return 0;
 }
 
+/* Add refs/heads/<b> (name: nlen bytes) to the list when b is a ledger branch. */
+static int branch_add(const char *name, size_t nlen, char ***list, size_t *n, size_t *cap)
+{
+	char b[LEDGER_REF_MAX];
+
+	if (nlen <= 11 || nlen - 11 >= sizeof(b) || strncmp(name, "refs/heads/", 11) != 0)
+		return 0;
+	memcpy(b, name + 11, nlen - 11);
+	b[nlen - 11] = '\0';
+	if (strcmp(b, "trust") != 0 && office_level(b) < 0) {
+		err_clear();
+		return 0;
+	}
+	return list_add(list, n, cap, b);
+}
+
+struct advert_list {
+	char ***list;
+	size_t *n, *cap;
+};
+
+static int advert_list_cb(const git_oid *id, const char *name, size_t nlen, void *payload)
+{
+	struct advert_list *al = payload;
+
+	(void)id;
+	return branch_add(name, nlen, al->list, al->n, al->cap);
+}
+
+/* The ledger branches an https:// peer advertises to us (upload-pack), into al. */
+static int advert_branches(struct advert_list *al, const char *url)
+{
+	struct http_url u;
+	struct buf b = BUF_INIT;
+	char caps[512];
+	int rc;
+
+	if ((rc = url_split(&u, url)) < 0)
+		return rc;
+	if ((rc = http_request(&b, PUSH_REPLY_MAX, &u, url, "GET",
+			       "/info/refs?service=git-upload-pack", NULL, NULL, 0)) < 0)
+		return err_prefix("cannot reach '%s'", url);
+	rc = advert_walk(&b, url, "git-upload-pack", caps, advert_list_cb, al);
+	buf_release(&b);
+	return rc;
+}
+
 int sync_branches(char ***out, size_t *n, struct ledger *l, const struct sync_peer *p)
 {
 	const git_remote_head **heads;
@@ -1138,21 +1303,22 @@ int sync_branches(char ***out, size_t *n, struct ledger *l, const struct sync_pe
 	int rc = 0, k;
 
 	*n = 0;
-	if ((rc = remote_open(&remote, l, p, GIT_DIRECTION_FETCH)) < 0)
-		goto out;
-	if (git_remote_ls(&heads, &nheads, remote) < 0) {
-		rc = err_git(ERR_NETWORK, "cannot list the branches of '%s'", p->url);
-		goto out;
-	}
-	for (i = 0; i < nheads; i++) {
-		const char *b = heads[i]->name + 11;
-		if (strncmp(heads[i]->name, "refs/heads/", 11) != 0 ||
-		    (strcmp(b, "trust") != 0 && office_level(b) < 0)) {
-			err_clear();
-			continue;
-		}
-		if ((rc = list_add(&list, n, &cap, b)) < 0)
+	if (strncmp(p->url, "https://", 8) == 0 && !p->bundle) { /* on the kept connection */
+		struct advert_list al = {&list, n, &cap};
+
+		if ((rc = advert_branches(&al, p->url)) < 0)
 			goto out;
+	} else {
+		if ((rc = remote_open(&remote, l, p, GIT_DIRECTION_FETCH)) < 0)
+			goto out;
+		if (git_remote_ls(&heads, &nheads, remote) < 0) {
+			rc = err_git(ERR_NETWORK, "cannot list the branches of '%s'", p->url);
+			goto out;
+		}
+		for (i = 0; i < nheads; i++)
+			if ((rc = branch_add(heads[i]->name, strlen(heads[i]->name), &list, n,
+					     &cap)) < 0)
+				goto out;
 	}
 	if (git_reference_iterator_glob_new(&it, l->repo, "refs/heads/*") < 0) {
 		rc = err_git(ERR_IO, "cannot list branches");

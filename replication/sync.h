@@ -35,6 +35,8 @@ struct sync_peer {
 	size_t *step_now; /* not NULL: the step in use, kept by the caller across syncs:
 			     halved (to SYNC_STEP_MIN) when a transfer is cut before any
 			     step went through, doubled back (to step) by one that completes */
+	bool plain;	  /* plain git packs both ways, never slim ones (slim.h), even
+			     when the peer offers them */
 };
 
 #define SYNC_STEP     1000 /* default step */
@@ -115,6 +117,12 @@ typedef void (*sync_each_fn)(const char *branch, const struct sync_branch_result
  */
 int sync_round(size_t *nfailed, struct ledger *l, const struct sync_peer *p, sync_each_fn each,
 	       void *payload);
+
+/*
+ * Close the connection this thread keeps open to its peer between the requests of a
+ * round (HTTP/1.1 keep-alive; sync_round calls it as it ends). Safe to call any time.
+ */
+void sync_http_close(void);
 
 /*
  * Set a branch's status fields in st, the shape `caseledger status` shows: branch, peer,

@@ -26,6 +26,7 @@
 #include "office.h"
 #include "oidmap.h"
 #include "pack.h"
+#include "slim.h"
 #include "sig.h"
 #include "util.h"
 #include "xfer.h"
@@ -241,8 +242,8 @@ out:
 
 #define UPLOAD_CAPS                                                                                \
 	"multi_ack_detailed side-band-64k thin-pack ofs-delta no-progress " XFER_STEP_CAP          \
-	" agent=" XFER_AGENT
-#define RECEIVE_CAPS "report-status side-band-64k ofs-delta agent=" XFER_AGENT
+	" " SLIM_CAP " agent=" XFER_AGENT
+#define RECEIVE_CAPS "report-status side-band-64k ofs-delta " SLIM_CAP " agent=" XFER_AGENT
 
 int xfer_advertise(struct buf *out, struct ledger *l, enum xfer_service service, const char *client)
 {
@@ -419,6 +420,34 @@ out:
 	return rc;
 }
 
+int xfer_revwalk(git_revwalk **out, git_repository *repo, const git_oid *tips, size_t ntips,
+		 const git_oid *hide, size_t nhide)
+{
+	git_revwalk *rw = NULL;
+	size_t i;
+	int rc = 0;
+
+	if (git_revwalk_new(&rw, repo) < 0 ||
+	    git_revwalk_sorting(rw, GIT_SORT_TOPOLOGICAL | GIT_SORT_REVERSE) < 0) {
+		rc = err_git(ERR_IO, "cannot walk history");
+		goto out;
+	}
+	for (i = 0; i < ntips && rc == 0; i++)
+		if (git_revwalk_push(rw, &tips[i]) < 0)
+			rc = err_git(ERR_INVALID, "missing or bad commit %s",
+				     git_oid_tostr_s(&tips[i]));
+	for (i = 0; i < nhide && rc == 0; i++)
+		if (git_revwalk_hide(rw, &hide[i]) < 0)
+			rc = err_git(ERR_IO, "cannot read commit %s", git_oid_tostr_s(&hide[i]));
+out:
+	if (rc < 0) {
+		git_revwalk_free(rw);
+		rw = NULL;
+	}
+	*out = rw;
+	return rc;
+}
+
 int xfer_walk_objects(git_repository *repo, const git_oid *tips, size_t ntips, const git_oid *hide,
 		      size_t nhide, unsigned flags, xfer_object_fn cb, void *payload)
 {
@@ -428,7 +457,7 @@ int xfer_walk_objects(git_repository *repo, const git_oid *tips, size_t ntips, c
 	git_tree *tree = NULL, **ptrees = NULL;
 	git_odb_object *craw = NULL, *traw = NULL;
 	git_oid id;
-	size_t i, k, np = 0;
+	size_t k, np = 0;
 	int rc = 0, g;
 
 	if ((flags & XFER_WALK_RAW) && git_repository_odb(&w.odb, repo) < 0) {
@@ -436,22 +465,8 @@ int xfer_walk_objects(git_repository *repo, const git_oid *tips, size_t ntips, c
 		goto out;
 	}
 	/* parents first: each object's base is then sent (or known) before it */
-	if (git_revwalk_new(&rw, repo) < 0 ||
-	    git_revwalk_sorting(rw, GIT_SORT_TOPOLOGICAL | GIT_SORT_REVERSE) < 0) {
-		rc = err_git(ERR_IO, "cannot walk history");
+	if ((rc = xfer_revwalk(&rw, repo, tips, ntips, hide, nhide)) < 0)
 		goto out;
-	}
-	for (i = 0; i < ntips; i++)
-		if (git_revwalk_push(rw, &tips[i]) < 0) {
-			rc = err_git(ERR_INVALID, "missing or bad commit %s",
-				     git_oid_tostr_s(&tips[i]));
-			goto out;
-		}
-	for (i = 0; i < nhide; i++)
-		if (git_revwalk_hide(rw, &hide[i]) < 0) {
-			rc = err_git(ERR_IO, "cannot read commit %s", git_oid_tostr_s(&hide[i]));
-			goto out;
-		}
 	while ((g = git_revwalk_next(&id, rw)) == 0) {
 		if (walk_read((git_object **)&c, &craw, &w, &id, GIT_OBJECT_COMMIT) < 0 ||
 		    walk_read((git_object **)&tree, &traw, &w, git_commit_tree_id(c),
@@ -901,9 +916,11 @@ int xfer_upload_pack(struct buf *out, struct ledger *l, const char *client, cons
 		struct pack_out po = {out, cap_has(caps, "side-band-64k")};
 		struct pack_stats ps;
 
-		if ((rc = pack_write(&ps, l->repo, wants, nwants, common, ncommon,
-				     cap_has(caps, "thin-pack") ? PACK_THIN : 0, pack_chunk, &po)) <
-		    0)
+		unsigned flags = (cap_has(caps, "thin-pack") ? PACK_THIN : 0) |
+				 (cap_has(caps, SLIM_CAP) ? PACK_SLIM : 0);
+
+		if ((rc = pack_write(&ps, l->repo, wants, nwants, common, ncommon, flags,
+				     pack_chunk, &po)) < 0)
 			goto out;
 		if (po.sideband && !cap_has(caps, "no-progress")) {
 			struct buf msg = BUF_INIT;
@@ -1093,8 +1110,11 @@ static int norefresh_odb(git_odb **out, git_odb *odb)
 	return 0;
 }
 
-/* Index the pack into a fresh quarantine; p->qrepo sees it and the ledger's objects. */
-static int push_unpack(struct push *p, const char *pack, size_t len)
+/*
+ * Index the pack into a fresh quarantine; p->qrepo sees it and the ledger's objects. A
+ * slim pack (the client asked with SLIM_CAP) is made a git pack first.
+ */
+static int push_unpack(struct push *p, const char *pack, size_t len, bool slim)
 {
 	size_t max = p->hooks && p->hooks->max_pack ? p->hooks->max_pack : (size_t)256 << 20;
 	git_odb *odb = NULL, *qodb = NULL, *iodb = NULL;
@@ -1110,6 +1130,19 @@ static int push_unpack(struct push *p, const char *pack, size_t len)
 	if (len > max)
 		return err_set(ERR_INVALID, "pack of %zu bytes exceeds the %zu-byte limit", len,
 			       max);
+	if (slim && slim_is(pack, len)) {
+		struct buf made = BUF_INIT;
+
+		if (git_repository_odb(&odb, p->l->repo) < 0)
+			return err_git(ERR_IO, "cannot open the object database");
+		if ((rc = norefresh_odb(&iodb, odb)) == 0 &&
+		    (rc = slim_to_pack(&made, NULL, pack, len, iodb, max)) == 0)
+			rc = push_unpack(p, made.ptr, made.len, false);
+		git_odb_free(iodb);
+		git_odb_free(odb);
+		buf_release(&made);
+		return rc;
+	}
 	/* before any work: pack_index's memory and time follow the object count */
 	count = len >= 12 ? (uint32_t)h[8] << 24 | (uint32_t)h[9] << 16 | (uint32_t)h[10] << 8 |
 				(uint32_t)h[11]
@@ -1460,7 +1493,8 @@ static int push_check(struct push *p, struct xfer_command *c, const git_oid *hea
 /* The capabilities a push may ask for: those RECEIVE_CAPS advertises. */
 static int caps_check(const char *caps)
 {
-	static const char *const known[] = {"report-status", "side-band-64k", "ofs-delta", "agent"};
+	static const char *const known[] = {"report-status", "side-band-64k", "ofs-delta", SLIM_CAP,
+					    "agent"};
 	const char *p = caps;
 	size_t i, n;
 
@@ -1618,7 +1652,7 @@ int xfer_receive_pack(struct buf *out, struct ledger *l, const struct xfer_hooks
 	}
 	/* the pack */
 	if (r.off < len && !failed) {
-		if (push_unpack(&p, body + r.off, len - r.off) < 0) {
+		if (push_unpack(&p, body + r.off, len - r.off, cap_has(caps, SLIM_CAP)) < 0) {
 			snprintf(unpack, sizeof(unpack), "%s", err_msg());
 			failed = true;
 			for (i = 0; i < p.ncmds; i++)

@@ -158,6 +158,14 @@ typedef int (*xfer_object_fn)(const struct xfer_object *o, void *payload);
 int xfer_walk_objects(git_repository *repo, const git_oid *tips, size_t ntips, const git_oid *hide,
 		      size_t nhide, unsigned flags, xfer_object_fn cb, void *payload);
 
+/*
+ * A walk of the commits reachable from tips and not from hide, parents before children
+ * (topological, reversed): *out, freed with git_revwalk_free. ERR_INVALID names a tip
+ * that is missing or not a commit.
+ */
+int xfer_revwalk(git_revwalk **out, git_repository *repo, const git_oid *tips, size_t ntips,
+		 const git_oid *hide, size_t nhide);
+
 /* xfer_walk_objects, with the object's id, type and name passed to cb. */
 int xfer_walk(git_repository *repo, const git_oid *tips, size_t ntips, const git_oid *hide,
 	      size_t nhide,

@@ -165,6 +165,17 @@ free_port() {
 
 dist_sync() { "$CL" -C "$A/dist" sync --wait; }
 
+# first_round: the district's daemon syncs once as it starts: let that round end before
+# counting anything
+first_round() {
+	i=0
+	while ! grep -q "sync $DIST with" "$A/dist.log"; do
+		i=$((i + 1))
+		[ $i -lt 400 ] || die "the district's first sync did not end: $(cat "$A/dist.log")"
+		sleep 0.05
+	done
+}
+
 echo "caseledger transfer benchmark: RECORDS=$RECORDS AMEND=$AMEND POUCH_RECORDS=$POUCH_RECORDS;" \
 	"node $(node --version), npm packages in $NPM_DIR"
 T_START=$(now)
@@ -179,13 +190,7 @@ CITY_PORT=$PORT
 relay ours "$CITY_PORT"
 daemon dist "$A" "parent=https://127.0.0.1:$RPORT/ledger" parent_name=city
 DIST_PID=$pid
-# the daemon syncs once as it starts: let that round end before counting anything
-i=0
-while ! grep -q "sync $DIST with" "$A/dist.log"; do
-	i=$((i + 1))
-	[ $i -lt 400 ] || die "the district's first sync did not end: $(cat "$A/dist.log")"
-	sleep 0.05
-done
+first_round
 # stock git over git://, the same commits: bare clones holding the same branch, as sync.sh
 # makes them, each given the new commits untimed (file://) before a push or fetch through
 # a relay to git daemon
@@ -238,6 +243,27 @@ stop "$GRPID"
 stop "$GDPID"
 rm -rf "$A/git"
 
+# ours again with git packs (sync_packs = plain): what slim packs save, same run
+relay ours "$CITY_PORT"
+daemon dist "$A" "parent=https://127.0.0.1:$RPORT/ledger" parent_name=city sync_packs=plain
+DIST_PID=$pid
+first_round
+"$BENCH" amend --dir "$A/dist" --records "$RECORDS" --amendments "$AMEND" --tag plain-up >/dev/null
+pnew=$(head_of "$A/dist")
+mark=$(wc -l <"$A/city.log")
+counted ours ppush dist_sync
+ppush_body=$(logged "$mark" "receive-pack from")
+[ "$(head_of "$A/city")" = "$pnew" ] || die "the plain push did not reach the city"
+"$BENCH" amend --dir "$A/city" --branch $DIST --records "$RECORDS" --amendments "$AMEND" \
+	--tag plain-down >/dev/null
+pcnew=$(head_of "$A/city")
+mark=$(wc -l <"$A/city.log")
+counted ours pfetch dist_sync
+pfetch_body=$(logged "$mark" "upload-pack for")
+[ "$(head_of "$A/dist")" = "$pcnew" ] || die "the plain fetch did not reach the district"
+stop "$DIST_PID"
+stop "$RPID"
+
 # PouchDB: its server stays up for (b)
 spawn pouchd node "$JS/pouch-server.js"
 PPORT=$NPORT
@@ -260,6 +286,8 @@ row() { # LABEL UP DOWN CONNS SECONDS
 }
 row "caseledger push: sync --wait, TLS" "$push_up" "$push_down" "$push_conns" "$push_s"
 row "caseledger fetch: sync --wait, TLS" "$fetch_up" "$fetch_down" "$fetch_conns" "$fetch_s"
+row "caseledger push, git packs (sync_packs = plain)" "$ppush_up" "$ppush_down" "$ppush_conns" "$ppush_s"
+row "caseledger fetch, git packs (sync_packs = plain)" "$pfetch_up" "$pfetch_down" "$pfetch_conns" "$pfetch_s"
 row "git push, pack only (lower bound)" "$gpush" 0 - -
 row "git fetch, pack only (lower bound)" 0 "$gfetch" - -
 row "git push over git:// (git protocol, no TLS)" "$gitpush_up" "$gitpush_down" "$gitpush_conns" "$gitpush_s"
@@ -268,8 +296,9 @@ row "PouchDB push: replicate, HTTP, no TLS" "$p_push_up" "$p_push_down" "$p_push
 row "PouchDB fetch: replicate, HTTP, no TLS" "$p_fetch_up" "$p_fetch_down" "$p_fetch_conns" -
 echo "  of which the pack (the body of the push request, of the upload-pack answer, as the" \
 	"city's daemon logs them): push $(per "$push_body" "$AMEND"), fetch" \
-	"$(per "$fetch_body" "$AMEND") B/amendment; git's thin pack of the same commits:" \
-	"$(per "$gpush" "$AMEND"), $(per "$gfetch" "$AMEND")"
+	"$(per "$fetch_body" "$AMEND") B/amendment (slim packs); git packs (sync_packs = plain):" \
+	"push $(per "$ppush_body" "$AMEND"), fetch $(per "$pfetch_body" "$AMEND"); git's thin" \
+	"pack of the same commits: $(per "$gpush" "$AMEND"), $(per "$gfetch" "$AMEND")"
 echo "  the git pack sizes exclude git's protocol and TLS (git's lower bound); git:// adds the"
 echo "  protocol, not TLS; PouchDB's figures are plain HTTP, without TLS; ours include TLS"
 echo "  (a TLS 1.3 handshake with certificates on every connection) and HTTP"
@@ -290,13 +319,15 @@ for op in push fetch; do
 		"git pack/caseledger $(ratio "$g" "$(tot "$u" "$d")")," \
 		"git:///caseledger $(ratio "$(tot "$gu" "$gd")" "$(tot "$u" "$d")")"
 done
+echo "  plain/slim, total bytes: push $(ratio "$(tot "$ppush_up" "$ppush_down")" "$(tot "$push_up" "$push_down")")," \
+	"fetch $(ratio "$(tot "$pfetch_up" "$pfetch_down")" "$(tot "$fetch_up" "$fetch_down")")"
 echo "  pouchdb/caseledger by direction: push up $(ratio "$p_push_up" "$push_up"), down" \
 	"$(ratio "$p_push_down" "$push_down"); fetch up $(ratio "$p_fetch_up" "$fetch_up"), down" \
 	"$(ratio "$p_fetch_down" "$fetch_down")"
 
 echo
 NCOMMITS=$(git -C "$A/city" rev-list --count "refs/heads/$DIST")
-echo "== (b) first copy for a new office: $RECORDS records, $((2 * AMEND)) amendments" \
+echo "== (b) first copy for a new office: $RECORDS records, $((4 * AMEND)) amendments" \
 	"($NCOMMITS commits on branch $DIST)"
 B=$W/b
 mkdir -p "$B"

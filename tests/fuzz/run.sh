@@ -17,7 +17,7 @@ top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
 FUZZ_SECONDS=${FUZZ_SECONDS:-60}
 FUZZ_TIMEOUT=${FUZZ_TIMEOUT:-60}
 FUZZ_BUILD=${FUZZ_BUILD:-$PWD/fuzz-build}
-FUZZ_TARGETS=${FUZZ_TARGETS:-${FUZZ_NAMES:-xfer sync packidx record schema config sig}}
+FUZZ_TARGETS=${FUZZ_TARGETS:-${FUZZ_NAMES:-xfer sync packidx slim record schema config sig}}
 FUZZ_JOBS=${FUZZ_JOBS:-0}
 FUZZ_MERGE=${FUZZ_MERGE:-0}
 
