@@ -28,8 +28,8 @@
 #define SLIM_MAGIC_LEN 5
 #define SLIM_CHUNK     (64 * 1024)
 #define SLIM_PATH_MAX  4096
-#define SLIM_DEPTH_MAX 64 /* directories in a path */
-#define SLIM_CACHE     32 /* objects the decoder keeps whole */
+#define SLIM_DEPTH_MAX 64  /* directories in a path */
+#define SLIM_CACHE     256 /* objects the decoder keeps whole (the trees a step touches) */
 
 enum { REC_COMMIT = 'C', REC_OBJECT = 'O', REC_END = 'E' };
 enum { OP_DELETE = 'D', OP_WHOLE = 'B', OP_DELTA = 'd', OP_REF = 'R' };
