@@ -659,7 +659,6 @@ struct dec {
 	git_odb *odb;
 	size_t max;
 	struct buf *pack;
-	uint32_t count;
 	struct oidmap objs; /* id -> index in v */
 	struct dobj *v;
 	size_t nv, cv;
@@ -881,8 +880,6 @@ static int dec_put(struct dec *d, git_oid *id, int type, const void *data, size_
 	if ((rc = oidmap_add(&d->objs, id, (int)d->nv)) < 0)
 		return rc;
 	d->nv++;
-	d->count++;
-	d->stats.objects++;
 	return cache_put(d, id, type, data, n);
 }
 
@@ -1072,20 +1069,18 @@ static int rebuild(struct dec *d, git_oid *out, bool *empty, const git_oid *base
 static int rebuild_dir(struct dec *d, struct dents *l, const unsigned char *name, size_t nlen,
 		       const struct dchange *ch, size_t n, size_t skip, int level)
 {
-	struct dent *e = dents_find(l, name, nlen);
+	struct dent *e = dents_find(l, name, nlen); /* l does not change under the rebuild */
 	char show[96];
-	git_oid id, sub;
+	git_oid id;
 	bool empty;
 	int rc;
 
 	if (e && e->mode != 040000)
 		return err_set(ERR_INVALID, "slim pack: '%s' is a record, not a directory",
 			       shown(show, ch[0].path, skip + nlen));
-	if (e)
-		git_oid_cpy(&sub, &e->id);
-	if ((rc = rebuild(d, &id, &empty, e ? &sub : NULL, ch, n, skip + nlen + 1, level + 1)) < 0)
+	if ((rc = rebuild(d, &id, &empty, e ? &e->id : NULL, ch, n, skip + nlen + 1, level + 1)) <
+	    0)
 		return rc;
-	e = dents_find(l, name, nlen); /* l may have moved */
 	if (empty) {
 		if (e)
 			e->gone = true;
@@ -1098,7 +1093,6 @@ static int rebuild_dir(struct dec *d, struct dents *l, const unsigned char *name
 	return dents_add(l, name, nlen, 040000, &id);
 }
 
-/* One change of a record directly in this tree. */
 /* A record made from a delta against e, the record the path had: its id into out. */
 static int rebuild_delta(struct dec *d, git_oid *out, const struct dent *e, const struct dchange *c)
 {
@@ -1513,13 +1507,17 @@ static int dec_finish(struct dec *d)
 	unsigned int sumlen = 0;
 	size_t i;
 
+	if (d->nv > UINT32_MAX)
+		return err_set(ERR_INVALID, "slim pack: %zu objects are too many for a pack",
+			       d->nv);
 	for (i = 0; i < 4; i++)
-		d->pack->ptr[8 + i] = (char)(d->count >> (24 - 8 * i));
+		d->pack->ptr[8 + i] = (char)(d->nv >> (24 - 8 * i));
 	if (EVP_Digest(d->pack->ptr, d->pack->len, sum, &sumlen, EVP_sha1(), NULL) != 1 ||
 	    sumlen != GIT_OID_RAWSZ)
 		return err_set(ERR_GENERIC, "SHA-1 failed");
 	if (buf_add(d->pack, sum, sumlen) < 0)
 		return err_set(ERR_NOMEM, "out of memory");
+	d->stats.objects = d->nv;
 	d->stats.bytes = d->pack->len;
 	return 0;
 }

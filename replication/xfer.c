@@ -1119,37 +1119,38 @@ static int push_unpack(struct push *p, const char *pack, size_t len, bool slim)
 	size_t max = p->hooks && p->hooks->max_pack ? p->hooks->max_pack : (size_t)256 << 20;
 	git_odb *odb = NULL, *qodb = NULL, *iodb = NULL;
 	git_odb_backend *qpack = NULL;
+	struct buf made = BUF_INIT;
 	char packdir[4200];
 	int rc = 0;
 
 	size_t maxobj =
 	    p->hooks && p->hooks->max_objects ? p->hooks->max_objects : XFER_MAX_OBJECTS;
-	const unsigned char *h = (const unsigned char *)pack;
+	const unsigned char *h;
 	uint32_t count;
 
 	if (len > max)
 		return err_set(ERR_INVALID, "pack of %zu bytes exceeds the %zu-byte limit", len,
 			       max);
-	if (slim && slim_is(pack, len)) {
-		struct buf made = BUF_INIT;
-
-		if (git_repository_odb(&odb, p->l->repo) < 0)
-			return err_git(ERR_IO, "cannot open the object database");
-		if ((rc = norefresh_odb(&iodb, odb)) == 0 &&
-		    (rc = slim_to_pack(&made, NULL, pack, len, iodb, max)) == 0)
-			rc = push_unpack(p, made.ptr, made.len, false);
-		git_odb_free(iodb);
-		git_odb_free(odb);
-		buf_release(&made);
-		return rc;
+	if (git_repository_odb(&odb, p->l->repo) < 0)
+		return err_git(ERR_IO, "cannot open the object database");
+	if ((rc = norefresh_odb(&iodb, odb)) < 0)
+		goto out;
+	if (slim && slim_is(pack, len)) { /* from here on, the git pack it stands for */
+		if ((rc = slim_to_pack(&made, NULL, pack, len, iodb, max)) < 0)
+			goto out;
+		pack = made.ptr;
+		len = made.len;
 	}
 	/* before any work: pack_index's memory and time follow the object count */
+	h = (const unsigned char *)pack;
 	count = len >= 12 ? (uint32_t)h[8] << 24 | (uint32_t)h[9] << 16 | (uint32_t)h[10] << 8 |
 				(uint32_t)h[11]
 			  : 0;
-	if (count > maxobj)
-		return err_set(ERR_INVALID, "pack of %u objects exceeds the %zu-object limit",
-			       count, maxobj);
+	if (count > maxobj) {
+		rc = err_set(ERR_INVALID, "pack of %u objects exceeds the %zu-object limit", count,
+			     maxobj);
+		goto out;
+	}
 	snprintf(p->qdir, sizeof(p->qdir), "%s/objects/incoming-XXXXXX", p->l->dir);
 	if (!mkdtemp(p->qdir)) {
 		rc = err_errno(ERR_IO, "cannot create a quarantine in '%s/objects'", p->l->dir);
@@ -1167,12 +1168,7 @@ static int push_unpack(struct push *p, const char *pack, size_t len, bool slim)
 	 * tree. No connectivity check is needed here: push_check's walk reads every new tree
 	 * and checks every new blob, and everything else is in commits the ledger has.
 	 */
-	if (git_repository_odb(&odb, p->l->repo) < 0) {
-		rc = err_git(ERR_IO, "cannot open the object database");
-		goto out;
-	}
-	if ((rc = norefresh_odb(&iodb, odb)) < 0 ||
-	    (rc = pack_index(NULL, packdir, pack, len, iodb)) < 0)
+	if ((rc = pack_index(NULL, packdir, pack, len, iodb)) < 0)
 		goto out;
 	/*
 	 * The quarantine's pack first, then the ledger's objects: verification reads mostly
@@ -1194,6 +1190,7 @@ static int push_unpack(struct push *p, const char *pack, size_t len, bool slim)
 	    git_repository_set_odb(p->qrepo, qodb) < 0)
 		rc = err_git(ERR_IO, "cannot open the quarantine");
 out:
+	buf_release(&made);
 	git_odb_free(iodb);
 	git_odb_free(qodb);
 	git_odb_free(odb);

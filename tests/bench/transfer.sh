@@ -165,6 +165,31 @@ free_port() {
 
 dist_sync() { "$CL" -C "$A/dist" sync --wait; }
 
+# ours_push PREFIX TAG: AMEND new amendments at the district (tagged TAG), then one
+# counted sync of the district's daemon pushing them: PREFIX_up, _down, _conns, _s (see
+# counted) and PREFIX_body (the pack, as the city logged it); new: the district's head
+ours_push() {
+	"$BENCH" amend --dir "$A/dist" --records "$RECORDS" --amendments "$AMEND" --tag "$2" |
+		sed "s/^/  $2: /"
+	new=$(head_of "$A/dist")
+	mark=$(wc -l <"$A/city.log")
+	counted ours "$1" dist_sync
+	eval "$1_body=$(logged "$mark" "receive-pack from")"
+	[ "$(head_of "$A/city")" = "$new" ] || die "the push ($2) did not reach the city"
+}
+
+# ours_fetch PREFIX TAG: the same the other way: AMEND amendments on the district's branch
+# at the city, fetched by one counted sync; cnew: the city's head
+ours_fetch() {
+	"$BENCH" amend --dir "$A/city" --branch $DIST --records "$RECORDS" --amendments "$AMEND" \
+		--tag "$2" | sed "s/^/  $2: /"
+	cnew=$(head_of "$A/city")
+	mark=$(wc -l <"$A/city.log")
+	counted ours "$1" dist_sync
+	eval "$1_body=$(logged "$mark" "upload-pack for")"
+	[ "$(head_of "$A/dist")" = "$cnew" ] || die "the fetch ($2) did not reach the district"
+}
+
 # first_round: the district's daemon syncs once as it starts: let that round end before
 # counting anything
 first_round() {
@@ -213,26 +238,14 @@ GITURL=git://127.0.0.1:$RPORT
 
 counted ours idle dist_sync
 old=$(head_of "$A/dist")
-"$BENCH" amend --dir "$A/dist" --records "$RECORDS" --amendments "$AMEND" --tag district |
-	sed 's/^/  district: /'
-new=$(head_of "$A/dist")
-mark=$(wc -l <"$A/city.log")
-counted ours push dist_sync
-push_body=$(logged "$mark" "receive-pack from")
-[ "$(head_of "$A/city")" = "$new" ] || die "the push did not reach the city"
+ours_push push district
 git -C "$A/git/child.git" fetch -q "$A/dist" "refs/heads/$DIST:refs/heads/$DIST"
 gpush=$(gitpack "$A/git/child.git" "$old" "$new")
 counted gits gitpush git -C "$A/git/child.git" push -q "$GITURL/parent.git" \
 	"refs/heads/$DIST:refs/heads/$DIST"
 [ "$(head_of "$A/git/parent.git")" = "$new" ] || die "git push did not arrive"
 
-"$BENCH" amend --dir "$A/city" --branch $DIST --records "$RECORDS" --amendments "$AMEND" \
-	--tag city | sed 's/^/  city: /'
-cnew=$(head_of "$A/city")
-mark=$(wc -l <"$A/city.log")
-counted ours fetch dist_sync
-fetch_body=$(logged "$mark" "upload-pack for")
-[ "$(head_of "$A/dist")" = "$cnew" ] || die "the fetch did not reach the district"
+ours_fetch fetch city
 git -C "$A/git/parent.git" fetch -q "$A/city" "refs/heads/$DIST:refs/heads/$DIST"
 gfetch=$(gitpack "$A/git/parent.git" "$new" "$cnew")
 counted gits gitfetch git -C "$A/git/child.git" fetch -q "$GITURL/parent.git" \
@@ -248,19 +261,8 @@ relay ours "$CITY_PORT"
 daemon dist "$A" "parent=https://127.0.0.1:$RPORT/ledger" parent_name=city sync_packs=plain
 DIST_PID=$pid
 first_round
-"$BENCH" amend --dir "$A/dist" --records "$RECORDS" --amendments "$AMEND" --tag plain-up >/dev/null
-pnew=$(head_of "$A/dist")
-mark=$(wc -l <"$A/city.log")
-counted ours ppush dist_sync
-ppush_body=$(logged "$mark" "receive-pack from")
-[ "$(head_of "$A/city")" = "$pnew" ] || die "the plain push did not reach the city"
-"$BENCH" amend --dir "$A/city" --branch $DIST --records "$RECORDS" --amendments "$AMEND" \
-	--tag plain-down >/dev/null
-pcnew=$(head_of "$A/city")
-mark=$(wc -l <"$A/city.log")
-counted ours pfetch dist_sync
-pfetch_body=$(logged "$mark" "upload-pack for")
-[ "$(head_of "$A/dist")" = "$pcnew" ] || die "the plain fetch did not reach the district"
+ours_push ppush district-plain
+ours_fetch pfetch city-plain
 stop "$DIST_PID"
 stop "$RPID"
 
